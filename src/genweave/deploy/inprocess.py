@@ -1,0 +1,88 @@
+"""All groups in this process: for tests, notebooks and the fastest possible monolith.
+
+``codec=False`` wires every Ref directly.  ``codec=True`` keeps one host per
+group and sends every call between groups through the real client and server
+protocol over an in-memory transport, so anything that would not survive a
+split fails here too, at in-process speed.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from genweave.application import App
+from genweave.runtime.host import Host
+from genweave.runtime.membership import Membership
+from genweave.runtime.refs import ComponentProxy, direct_proxy, remote_proxy
+from genweave.runtime.router import Router
+from genweave.topology import Topology, caller_waves
+from genweave.deploy.base import Deployment
+from genweave.transport.endpoints import listen, memory_servers
+
+__all__ = ["InProcessDeployment"]
+
+_ids = itertools.count(1)
+CLIENT = "client"
+
+
+class InProcessDeployment(Deployment):
+    """Every group hosted in the calling process."""
+
+    def __init__(self, app: App, topology: Topology, *, codec: bool = False) -> None:
+        super().__init__(app, topology)
+        self.codec = codec
+        self.hosts: dict[str, Host] = {}
+        self._addresses: list[str] = []
+        self._membership = Membership()
+        self._routers: list[Router] = []
+        self._client: Router | None = None
+
+    async def start(self) -> None:
+        if not self.codec:
+            host = Host(self.app, tuple(self.app.components), remote=None)
+            self.hosts["main"] = host
+            await host.start()
+            return
+        prefix = f"deployment-{next(_ids)}"
+        groups: dict[str, list[str]] = {}
+        for group in self.topology.groups:
+            router = self._router(f"{group.name}/0")
+            host = Host.for_group(self.app, self.topology, group.name, router)
+            self.hosts[group.name] = host
+            address = f"memory:{prefix}/{group.name}/0"
+            groups[group.name] = [address]
+            self._addresses.append(address)
+        self._membership = Membership(groups)
+        for router in self._routers:
+            router.membership = self._membership
+        for name in self._start_order():
+            host = self.hosts[name]
+            await host.start()
+            await listen(f"memory:{prefix}/{name}/0", host.dispatcher(f"{name}/0"))
+
+    def _router(self, caller: str) -> Router:
+        router = Router(self.app.name, caller, self._membership,
+                        max_message_bytes=self.topology.max_message_bytes)
+        self._routers.append(router)
+        return router
+
+    def _start_order(self) -> list[str]:
+        waves = caller_waves(self.app, self.topology)
+        return [group for wave in reversed(waves) for group in wave]
+
+    def proxy(self, component: str) -> ComponentProxy:
+        spec = self.app.spec(component)
+        if not self.codec:
+            return direct_proxy(spec, self.hosts["main"].instances[component])
+        if self._client is None:
+            self._client = self._router(CLIENT)
+        return remote_proxy(spec, self._client, self.topology.group_of(component).name, CLIENT)
+
+    async def stop(self) -> None:
+        for address in self._addresses:
+            memory_servers.pop(address.partition(":")[2], None)
+        for router in self._routers:
+            await router.close()
+        for host in self.hosts.values():
+            await host.stop()
+        self.hosts.clear()

@@ -1,0 +1,286 @@
+"""The local deployer: one process per group replica, under a supervisor.
+
+The supervisor starts every replica, publishes which ones are ready (traffic
+only goes to ready replicas), restarts a replica that dies with exponential
+backoff, prefixes every log line with ``[group/replica]``, and stops
+gracefully: callers before callees, each replica finishing its calls in flight.
+
+Example::
+
+    deployer = LocalDeployer(app, preset("microservices", app))
+    async with deployer:
+        print(await deployer.get(Frontend).hello("world"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from genweave.application import App
+from genweave.component import spec_of
+from genweave.deploy.base import Deployment
+from genweave.deploy.control import WORKER_ENV, Control, DeploymentInfo, WorkerSpec
+from genweave.errors import GenweaveError
+from genweave.runtime.membership import Membership, MembershipView
+from genweave.runtime.refs import ComponentProxy, remote_proxy
+from genweave.runtime.router import DEFAULT_READY_WAIT, Router
+from genweave.topology import Topology, caller_waves
+from genweave.transport.endpoints import listen
+from genweave.transport.server import Dispatcher
+
+__all__ = ["DeployError", "LocalDeployer"]
+
+CONTROL_SOCKET: Final = "control.sock"
+DEFAULT_START_TIMEOUT: Final = 60.0
+DEFAULT_GRACE: Final = 10.0
+BACKOFF_FIRST: Final = 0.1
+BACKOFF_MAX: Final = 10.0
+STABLE_AFTER: Final = 30.0
+"""A replica that ran this long before dying restarts without accumulated backoff."""
+LOG_TAIL: Final = 30
+CLIENT: Final = "client"
+
+
+class DeployError(GenweaveError):
+    """A deployment could not start; the message carries the failing replica's last logs."""
+
+
+@dataclass(eq=False)
+class Replica:
+    """One process of a group, across its restarts."""
+
+    group: str
+    index: int
+    process: asyncio.subprocess.Process | None = None
+    address: str | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the replica was first ready; readiness now is ``address is not None``."""
+    stopping: bool = False
+    restarts: int = 0
+    logs: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=LOG_TAIL))
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.group}/{self.index}"
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class LocalDeployer(Deployment):
+    """Supervises one process per group replica on this machine."""
+
+    def __init__(self, app: App, topology: Topology, *, import_path: str | None = None,
+                 rundir: str | Path | None = None, log: Callable[[str], None] = _stderr,
+                 start_timeout: float = DEFAULT_START_TIMEOUT, grace: float = DEFAULT_GRACE,
+                 ready_wait: float = DEFAULT_READY_WAIT) -> None:
+        super().__init__(app, topology)
+        path = import_path or app.import_path()
+        if path is None:
+            raise DeployError(
+                f"cannot find an importable name for app '{app.name}': define it at module "
+                "level and pass 'module:attribute' (worker processes import it)"
+            )
+        self.import_path = path
+        self.log = log
+        self.start_timeout = start_timeout
+        self.grace = grace
+        self._ready_wait = ready_wait
+        self._own_rundir = rundir is None
+        self.rundir = Path(rundir) if rundir else Path(tempfile.mkdtemp(prefix="genweave-"))
+        self.membership = Membership()
+        self.replicas: dict[str, list[Replica]] = {
+            g.name: [Replica(g.name, i) for i in range(g.replicas)] for g in topology.groups
+        }
+        self._router: Router | None = None
+        self._control_server: asyncio.AbstractServer | None = None
+        self._failed: asyncio.Future[Replica] | None = None
+        self._stopping = False
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        self._failed = asyncio.get_running_loop().create_future()
+        control = Dispatcher(self.app.name, "supervisor",
+                             {"genweave.Control": (Control(self), spec_of(Control))})
+        self._control_server, _ = await listen(f"unix:{self.control_address_path}", control)
+        self._router = Router(self.app.name, CLIENT, self.membership, ready_wait=self._ready_wait,
+                              max_message_bytes=self.topology.max_message_bytes)
+        for replica in self._all_replicas():
+            replica.task = asyncio.create_task(self._supervise(replica))
+        ready: asyncio.Future[Any] = asyncio.gather(*(r.ready.wait() for r in self._all_replicas()))
+        done, _ = await asyncio.wait([ready, self._failed], timeout=self.start_timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ready
+            failed = self._failed.result() if self._failed.done() else None
+            await self.stop()
+            raise DeployError(self._start_failure(failed))
+        self.log(f"[supervisor] {self.app.name}: {self._summary()} ready")
+
+    def _start_failure(self, failed: Replica | None) -> str:
+        if failed is None:
+            waiting = [r.name for r in self._all_replicas() if not r.ready.is_set()]
+            return f"replicas {', '.join(waiting)} not ready within {self.start_timeout:g}s"
+        tail = "\n".join(f"    {line}" for line in failed.logs)
+        return f"replica {failed.name} exited before it was ready; its last output:\n{tail}"
+
+    async def stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        for wave in caller_waves(self.app, self.topology):
+            await asyncio.gather(*(self._stop_replica(r) for g in wave for r in self.replicas[g]))
+        if self._router is not None:
+            await self._router.close()
+        if self._control_server is not None:
+            self._control_server.close()
+        if self._own_rundir:
+            shutil.rmtree(self.rundir, ignore_errors=True)
+
+    async def _stop_replica(self, replica: Replica) -> None:
+        replica.stopping = True
+        self._unpublish(replica)
+        process = replica.process
+        if process is not None and process.returncode is None:
+            _signal_group(process, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), self.grace + 2)
+            except TimeoutError:
+                self.log(f"[supervisor] {replica.name} did not stop in time; killing it")
+                _signal_group(process, signal.SIGKILL)
+        if replica.task is not None:
+            await replica.task
+
+    # -- supervision ---------------------------------------------------------------
+
+    async def _supervise(self, replica: Replica) -> None:
+        delay = BACKOFF_FIRST
+        loop = asyncio.get_running_loop()
+        while not (self._stopping or replica.stopping):
+            started = loop.time()
+            process = await self._spawn(replica)
+            pump = asyncio.create_task(self._pump(replica, process))
+            code = await process.wait()
+            await pump
+            self._unpublish(replica)
+            if self._stopping or replica.stopping:
+                return
+            if not replica.ready.is_set():
+                if self._failed is not None and not self._failed.done():
+                    self._failed.set_result(replica)
+                return
+            delay = BACKOFF_FIRST if loop.time() - started > STABLE_AFTER else delay
+            self.log(f"[supervisor] {replica.name} exited with code {code}; "
+                     f"restarting in {delay:.1f}s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+            replica.restarts += 1
+
+    async def _spawn(self, replica: Replica) -> asyncio.subprocess.Process:
+        if self.topology.transport == "tcp":
+            address = "tcp:127.0.0.1:0"
+        else:
+            address = f"unix:{self.rundir / f'{replica.group}-{replica.index}.sock'}"
+        spec = WorkerSpec(self.import_path, self.topology, replica.group, replica.index, address,
+                          f"unix:{self.control_address_path}", os.getpid(), self.grace)
+        env = {**os.environ, WORKER_ENV: msgspec.json.encode(spec).decode(),
+               "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path),
+               "PYTHONUNBUFFERED": "1"}
+        replica.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "genweave.runtime.worker",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
+        )
+        return replica.process
+
+    async def _pump(self, replica: Replica, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            replica.logs.append(line)
+            self.log(f"[{replica.name}] {line}")
+
+    # -- what Control calls ----------------------------------------------------------
+
+    def info(self) -> DeploymentInfo:
+        return DeploymentInfo(self.app.name, self.import_path, self.topology, os.getpid())
+
+    def replica_ready(self, group: str, replica: int, address: str, pid: int) -> None:
+        target = self.replicas[group][replica]
+        if target.process is None or target.process.pid != pid or target.stopping:
+            return  # a late message from a previous incarnation
+        target.address = address
+        target.ready.set()
+        self._publish()
+
+    def replica_draining(self, group: str, replica: int) -> None:
+        self._unpublish(self.replicas[group][replica])
+
+    async def next_view(self, after: int) -> MembershipView:
+        return await self.membership.next_view(after)
+
+    def _unpublish(self, replica: Replica) -> None:
+        if replica.address is not None:
+            replica.address = None
+            self._publish()
+
+    def _publish(self) -> None:
+        groups = {
+            name: [r.address for r in replicas if r.address is not None]
+            for name, replicas in self.replicas.items()
+        }
+        self.membership.update(MembershipView(self.membership.version + 1, groups))
+
+    # -- client side -------------------------------------------------------------------
+
+    @property
+    def control_address_path(self) -> Path:
+        return self.rundir / CONTROL_SOCKET
+
+    def proxy(self, component: str) -> ComponentProxy:
+        if self._router is None:
+            raise DeployError("the deployment is not started")
+        spec = self.app.spec(component)
+        return remote_proxy(spec, self._router, self.topology.group_of(component).name, CLIENT)
+
+    def pid(self, group: str, replica: int = 0) -> int | None:
+        """The process id of a replica, if it is running."""
+        process = self.replicas[group][replica].process
+        return None if process is None or process.returncode is not None else process.pid
+
+    async def wait_ready(self, group: str, replica: int = 0, timeout: float = 30.0) -> None:
+        """Wait until a replica is (again) ready, e.g. after a restart."""
+        target = self.replicas[group][replica]
+        async with asyncio.timeout(timeout):
+            while target.address is None:
+                await self.membership.next_view(self.membership.version)
+
+    def _all_replicas(self) -> list[Replica]:
+        return [r for replicas in self.replicas.values() for r in replicas]
+
+    def _summary(self) -> str:
+        return ", ".join(f"{g.name} x{g.replicas}" for g in self.topology.groups)
+
+
+def _signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)

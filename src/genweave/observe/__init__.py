@@ -1,0 +1,1 @@
+"""Observability: W3C trace context carried on every call."""

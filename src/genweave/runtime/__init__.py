@@ -1,0 +1,1 @@
+"""A group's runtime: hosting components and resolving their Refs."""

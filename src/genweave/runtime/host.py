@@ -1,0 +1,102 @@
+"""Hosting the components of one group: create them, inject Refs, run their hooks.
+
+The same ``Host`` runs inside a worker process, or several of them side by side
+in one process for the ``inprocess`` and ``codec`` placements.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import inspect
+import logging
+from collections.abc import Callable
+
+from genweave.application import App
+from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
+from genweave.component import ComponentSpec, spec_of
+from genweave.runtime.refs import ComponentProxy, direct_proxy, remote_proxy
+from genweave.runtime.router import Router
+from genweave.topology import Topology
+from genweave.transport.server import Dispatcher
+
+__all__ = ["Host"]
+
+logger = logging.getLogger("genweave.host")
+
+ProxyFactory = Callable[[ComponentSpec, str], ComponentProxy]
+"""(target spec, name of the calling component) -> proxy for a component outside this host."""
+
+
+class Host:
+    """The live instances of a set of components, wired together.
+
+    ``remote`` makes proxies for Ref targets that this host does not contain;
+    with ``remote=None`` every target must be local (the monolith case).
+    """
+
+    def __init__(self, app: App, names: tuple[str, ...], remote: ProxyFactory | None,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        self.app = app
+        self.max_message_bytes = max_message_bytes
+        self.names = names
+        self.instances: dict[str, object] = {}
+        self._remote = remote
+        self._started: list[str] = []
+
+    @classmethod
+    def for_group(cls, app: App, topology: Topology, group: str, router: Router) -> Host:
+        """A host for ``group`` whose other Refs go through ``router``."""
+
+        def remote(target: ComponentSpec, caller: str) -> ComponentProxy:
+            return remote_proxy(target, router, topology.group_of(target.name).name, caller)
+
+        return cls(app, topology.group(group).components, remote, topology.max_message_bytes)
+
+    async def start(self) -> None:
+        """Instantiate, inject, then run ``on_start`` hooks, dependencies first."""
+        specs = {name: self.app.components[name] for name in self.names}
+        for name, spec in specs.items():
+            self.instances[name] = spec.cls()
+        for name, spec in specs.items():
+            for attr, target_cls in spec.refs.items():
+                setattr(self.instances[name], attr, self.proxy(spec_of(target_cls), caller=name))
+        for name in self._start_order():
+            hook = getattr(self.instances[name], "on_start", None)
+            if hook is not None and inspect.iscoroutinefunction(hook):
+                await hook()
+            self._started.append(name)
+
+    def proxy(self, target: ComponentSpec, caller: str) -> ComponentProxy:
+        """A Ref to ``target``, direct when it lives in this host."""
+        instance = self.instances.get(target.name)
+        if instance is not None:
+            return direct_proxy(target, instance)
+        if self._remote is None:
+            raise LookupError(f"component '{target.name}' is not hosted here")
+        return self._remote(target, caller)
+
+    def dispatcher(self, where: str) -> Dispatcher:
+        """A dispatcher serving this host's components to other processes."""
+        return Dispatcher(self.app.name, where, {
+            name: (instance, self.app.components[name]) for name, instance in self.instances.items()
+        }, self.max_message_bytes)
+
+    async def stop(self) -> None:
+        """Run ``on_stop`` hooks in reverse start order; one failing does not skip the rest."""
+        while self._started:
+            name = self._started.pop()
+            hook = getattr(self.instances[name], "on_stop", None)
+            if hook is None or not inspect.iscoroutinefunction(hook):
+                continue
+            try:
+                await hook()
+            except Exception:
+                logger.exception("%s.on_stop failed", name)
+
+    def _start_order(self) -> list[str]:
+        deps = self.app.dependencies()
+        graph = {name: deps[name] & set(self.names) for name in self.names}
+        try:
+            return list(graphlib.TopologicalSorter(graph).static_order())
+        except graphlib.CycleError:
+            return list(self.names)

@@ -1,0 +1,170 @@
+"""The objects injected for ``Ref[...]`` attributes: one callable per interface method.
+
+A direct proxy calls the target instance in this process; a remote proxy goes
+through the router.  Both raise the same errors for the same failures, so the
+application behaves identically whichever one the topology gives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from genweave import context
+from genweave.component import ComponentSpec, MethodSpec
+from genweave.errors import (
+    CallError,
+    DeadlineExceeded,
+    InvalidArgument,
+    component_error,
+    qualified_name,
+)
+from genweave.observe.tracecontext import outgoing_traceparent
+from genweave.resilience import effective_timeout
+
+if TYPE_CHECKING:
+    from genweave.runtime.router import Router
+
+__all__ = ["ComponentProxy", "direct_proxy", "remote_proxy"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class ComponentProxy:
+    """Stands in for a component; its attributes are the component's methods."""
+
+    def __init__(self, spec: ComponentSpec, kind: str) -> None:
+        self._genweave_spec = spec
+        self._genweave_kind = kind
+
+    def __repr__(self) -> str:
+        return f"<{self._genweave_kind} Ref to {self._genweave_spec.name}>"
+
+
+def direct_proxy(spec: ComponentSpec, instance: object) -> ComponentProxy:
+    """A proxy that calls ``instance`` in this process, with no serialisation."""
+    proxy = ComponentProxy(spec, "direct")
+    for m in spec.methods.values():
+        bound = getattr(instance, m.name)
+        setattr(proxy, m.name, _direct_stream(m, bound) if m.stream else _direct_unary(m, bound))
+    return proxy
+
+
+def remote_proxy(spec: ComponentSpec, router: Router, group: str, caller: str) -> ComponentProxy:
+    """A proxy that calls the component's group through ``router``."""
+    proxy = ComponentProxy(spec, f"remote ({group})")
+    for m in spec.methods.values():
+        make = _remote_stream if m.stream else _remote_unary
+        setattr(proxy, m.name, make(m, router, group, caller))
+    return proxy
+
+
+def _named(fn: _F, spec: MethodSpec) -> _F:
+    fn.__name__ = spec.name
+    fn.__qualname__ = spec.qualname
+    return fn
+
+
+def _bad_arguments(spec: MethodSpec, exc: TypeError) -> InvalidArgument:
+    return InvalidArgument(str(exc), component=spec.component, method=spec.name)
+
+
+def _raised(spec: MethodSpec, exc: Exception) -> CallError:
+    return component_error(qualified_name(type(exc)), str(exc), component=spec.component,
+                           method=spec.name)
+
+
+def _direct_unary(spec: MethodSpec, bound: Callable[..., Any]) -> Callable[..., Any]:
+    method_timeout = spec.options.timeout
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            coro = bound(*args, **kwargs)
+        except TypeError as exc:
+            raise _bad_arguments(spec, exc) from None
+        try:
+            if method_timeout is None:
+                return await coro
+            return await _with_timeout(coro, method_timeout, spec)
+        except CallError:
+            raise
+        except Exception as exc:
+            raise _raised(spec, exc) from exc
+
+    return _named(call, spec)
+
+
+async def _with_timeout(coro: Any, seconds: float, spec: MethodSpec) -> Any:
+    loop = asyncio.get_running_loop()
+    at = loop.time() + seconds
+    outer = context.current_deadline.get()
+    token = context.current_deadline.set(at if outer is None else min(at, outer))
+    scope = asyncio.timeout_at(at)
+    try:
+        async with scope:
+            return await coro
+    except TimeoutError:
+        if scope.expired():
+            raise DeadlineExceeded(f"no result within {seconds:.3g}s", component=spec.component,
+                                   method=spec.name) from None
+        raise
+    finally:
+        context.current_deadline.reset(token)
+
+
+def _direct_stream(spec: MethodSpec, bound: Callable[..., Any]) -> Callable[..., Any]:
+    async def stream(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        try:
+            iterator = bound(*args, **kwargs)
+        except TypeError as exc:
+            raise _bad_arguments(spec, exc) from None
+        try:
+            async for item in iterator:
+                yield item
+        except CallError:
+            raise
+        except Exception as exc:
+            raise _raised(spec, exc) from exc
+        finally:
+            await iterator.aclose()
+
+    return _named(stream, spec)
+
+
+def _remote_unary(spec: MethodSpec, router: Router, group: str,
+                  caller: str) -> Callable[..., Any]:
+    args_type = spec.args_type
+    method_timeout = spec.options.timeout
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            packed = args_type(*args, **kwargs)
+        except TypeError as exc:
+            raise _bad_arguments(spec, exc) from None
+        timeout = effective_timeout(method_timeout, context.remaining())
+        meta = {"caller": caller, **context.call_metadata()}
+        return await router.call(group, spec, packed, meta, timeout, outgoing_traceparent())
+
+    return _named(call, spec)
+
+
+def _remote_stream(spec: MethodSpec, router: Router, group: str,
+                   caller: str) -> Callable[..., Any]:
+    args_type = spec.args_type
+    method_timeout = spec.options.timeout
+
+    async def stream(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        try:
+            packed = args_type(*args, **kwargs)
+        except TypeError as exc:
+            raise _bad_arguments(spec, exc) from None
+        timeout = effective_timeout(method_timeout, context.remaining())
+        meta = {"caller": caller, **context.call_metadata()}
+        items = router.stream(group, spec, packed, meta, timeout, outgoing_traceparent())
+        async with aclosing(items):
+            async for item in items:
+                yield item
+
+    return _named(stream, spec)

@@ -1,0 +1,123 @@
+"""A group replica's process: host the group, serve it, follow the supervisor.
+
+Started by the local supervisor as ``python -m genweave.runtime.worker`` with
+its ``WorkerSpec`` in the ``GENWEAVE_WORKER`` environment variable.  It exits
+when told to (SIGTERM: refuse new calls, finish in-flight ones, run ``on_stop``)
+and also when its supervisor disappears, so no process is ever orphaned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Final, cast
+
+import msgspec
+
+from genweave.application import load_app
+from genweave.component import spec_of
+from genweave.deploy.control import WORKER_ENV, Control, WorkerSpec
+from genweave.runtime.host import Host
+from genweave.runtime.membership import Membership
+from genweave.runtime.refs import remote_proxy
+from genweave.runtime.router import Router
+from genweave.transport.endpoints import listen
+
+__all__ = ["loop_factory", "main"]
+
+_PR_SET_PDEATHSIG: Final = 1
+_CONTROL_LOST: Final = "control-lost"
+
+logger = logging.getLogger("genweave.worker")
+
+
+class Worker:
+    """The main loop of a replica; signals only enqueue, ``handle_*`` methods act."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.spec = spec
+        self.where = f"{spec.group}/{spec.replica}"
+        self.events: asyncio.Queue[signal.Signals | str] = asyncio.Queue()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.events.put_nowait, sig)
+        spec, app = self.spec, load_app(self.spec.app)
+        control_router = Router(app.name, self.where, Membership({"control": [spec.control]}))
+        control = cast(Control, remote_proxy(spec_of(Control), control_router, "control",
+                                             self.where))
+        membership = Membership()
+        router = Router(app.name, self.where, membership,
+                        max_message_bytes=spec.topology.max_message_bytes)
+        host = Host.for_group(app, spec.topology, spec.group, router)
+        await host.start()
+        dispatcher = host.dispatcher(self.where)
+        server, address = await listen(spec.listen, dispatcher)
+        watcher = asyncio.create_task(self._follow(control, membership))
+        await control.register(spec.group, spec.replica, address, os.getpid())
+        logger.info("ready at %s", address)
+        event = await self.events.get()
+        logger.info("stopping (%s): finishing calls in flight", getattr(event, "name", event))
+        if event != _CONTROL_LOST:
+            try:
+                await control.draining(spec.group, spec.replica)
+            except Exception:
+                logger.warning("could not tell the supervisor that this replica drains")
+        if server is not None:
+            server.close()
+        finished = await dispatcher.drain(spec.grace)
+        if not finished:
+            logger.warning("%d calls still running after %.1fs grace", dispatcher.in_flight,
+                           spec.grace)
+        watcher.cancel()
+        await host.stop()
+        await router.close()
+        await control_router.close()
+        return 0
+
+    async def _follow(self, control: Control, membership: Membership) -> None:
+        """Apply membership changes until the supervisor goes away."""
+        try:
+            async for view in control.watch(0):
+                membership.update(view)
+        except Exception as exc:
+            logger.warning("lost the supervisor (%s)", exc)
+        self.events.put_nowait(_CONTROL_LOST)
+
+
+def _die_with_parent(supervisor_pid: int) -> None:
+    """Ask Linux to SIGTERM us if the supervisor dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor_pid:  # it died before prctl took effect
+        sys.exit("genweave worker: supervisor is gone")
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (faster I/O), else asyncio's default."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def main() -> int:
+    spec = msgspec.json.decode(os.environ[WORKER_ENV], type=WorkerSpec)
+    _die_with_parent(spec.supervisor_pid)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(Worker(spec).run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

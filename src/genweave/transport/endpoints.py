@@ -1,0 +1,75 @@
+"""Addresses, listening and connecting for every transport.
+
+An address is a string: ``unix:/run/x.sock``, ``tcp:127.0.0.1:7000`` or
+``memory:NAME`` (in-process, for the ``codec`` placement).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+
+from genweave.errors import Unavailable
+from genweave.transport.client import ClientConnection
+from genweave.transport.memory import connect_pair
+from genweave.transport.server import Dispatcher, ServerConnection
+
+__all__ = ["connect", "listen", "memory_servers"]
+
+memory_servers: dict[str, Dispatcher] = {}
+"""``memory:NAME`` addresses of this process."""
+
+
+async def listen(address: str, dispatcher: Dispatcher) -> tuple[asyncio.AbstractServer | None,
+                                                                str]:
+    """Serve ``dispatcher`` at ``address``; return the server and the bound address.
+
+    ``tcp:HOST:0`` binds a free port; the returned address names it.
+    """
+    scheme, _, rest = address.partition(":")
+    loop = asyncio.get_running_loop()
+
+    def factory() -> ServerConnection:
+        return ServerConnection(dispatcher)
+
+    if scheme == "memory":
+        memory_servers[rest] = dispatcher
+        return None, address
+    if scheme == "unix":
+        if os.path.exists(rest):
+            os.unlink(rest)
+        server = await loop.create_unix_server(factory, rest)
+        return server, address
+    if scheme == "tcp":
+        host, _, port = rest.rpartition(":")
+        server = await loop.create_server(factory, host, int(port))
+        bound_port = server.sockets[0].getsockname()[1]
+        return server, f"tcp:{host}:{bound_port}"
+    raise ValueError(f"unknown address scheme in {address!r}")
+
+
+async def connect(address: str, factory: Callable[[], ClientConnection],
+                  timeout: float = 5.0) -> ClientConnection:
+    """Open a connection and complete the handshake, or raise ``Unavailable``."""
+    scheme, _, rest = address.partition(":")
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            if scheme == "memory":
+                dispatcher = memory_servers.get(rest)
+                if dispatcher is None:
+                    raise ConnectionRefusedError(f"no in-memory server named {rest!r}")
+                protocol = factory()
+                connect_pair(protocol, ServerConnection(dispatcher))
+            elif scheme == "unix":
+                _, protocol = await loop.create_unix_connection(factory, rest)
+            elif scheme == "tcp":
+                host, _, port = rest.rpartition(":")
+                _, protocol = await loop.create_connection(factory, host, int(port))
+            else:
+                raise ValueError(f"unknown address scheme in {address!r}")
+            await protocol.handshake()
+    except (OSError, TimeoutError) as exc:
+        raise Unavailable(f"cannot connect to {address}: {exc or 'timed out'}") from None
+    return protocol

@@ -1,0 +1,272 @@
+"""The callee's side: serving the components of one group over any number of connections."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import msgspec
+
+from genweave import context
+from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
+from genweave.component import ComponentSpec, MethodSpec
+from genweave.errors import (
+    CallError,
+    DeadlineExceeded,
+    InvalidArgument,
+    MessageTooLarge,
+    NotFound,
+    Unavailable,
+    error_kind,
+    qualified_name,
+)
+from genweave.observe.tracecontext import TraceContext, current_trace
+from genweave.transport.compat import interface_info
+from genweave.transport.framing import FramedProtocol
+from genweave.transport.messages import (
+    PROTOCOL_VERSION,
+    STREAM_WINDOW,
+    Cancel,
+    Credit,
+    End,
+    Failure,
+    Hello,
+    Item,
+    Message,
+    Reply,
+    Request,
+    Welcome,
+)
+
+__all__ = ["Dispatcher", "ServerConnection", "describe_validation_error"]
+
+logger = logging.getLogger("genweave.server")
+
+_Handler = tuple[Callable[..., Any], MethodSpec]
+_DRAINING: Final = "replica is draining and takes no new calls"
+
+
+class Dispatcher:
+    """Routes requests to component instances; shared by all connections of a replica.
+
+    Tracks calls in flight so that a graceful stop can wait for them.
+    """
+
+    def __init__(self, app: str, where: str, components: Mapping[str, tuple[object, ComponentSpec]],
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        self.app = app
+        self.where = where
+        self.max_message_bytes = max_message_bytes
+        self.draining = False
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._handlers: dict[tuple[str, str], _Handler] = {
+            (name, m.name): (getattr(instance, m.name), m)
+            for name, (instance, spec) in components.items()
+            for m in spec.methods.values()
+        }
+        self.welcome = Welcome(PROTOCOL_VERSION, app, where, {
+            name: interface_info(spec) for name, (_, spec) in components.items()
+        })
+
+    def handler(self, component: str, method: str) -> _Handler:
+        try:
+            return self._handlers[(component, method)]
+        except KeyError:
+            known = component in self.welcome.interfaces
+            raise NotFound(
+                "no such method" if known else f"component is not served at {self.where}",
+                component=component, method=method, where=self.where,
+            ) from None
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def drain(self, grace: float) -> bool:
+        """Refuse new calls, then wait up to ``grace`` seconds for calls in flight."""
+        self.draining = True
+        try:
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+class ServerConnection(FramedProtocol):
+    """One caller's connection: runs each request as a task, cancellable by the caller."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        super().__init__(dispatcher.max_message_bytes)
+        self.dispatcher = dispatcher
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._credits: dict[int, _Credit] = {}
+
+    def message_received(self, message: Message) -> None:
+        if type(message) is Request:
+            self._accept(message)
+        elif type(message) is Cancel:
+            task = self._tasks.get(message.id)
+            if task is not None:
+                task.cancel()
+        elif type(message) is Credit:
+            credit = self._credits.get(message.id)
+            if credit is not None:
+                credit.grant(message.n)
+        elif type(message) is Hello:
+            self.send(self.dispatcher.welcome)
+
+    def _accept(self, request: Request) -> None:
+        dispatcher = self.dispatcher
+        if dispatcher.draining:
+            self._fail(request, Unavailable(_DRAINING, component=request.component,
+                                            method=request.method, where=dispatcher.where))
+            return
+        try:
+            fn, spec = dispatcher.handler(request.component, request.method)
+        except NotFound as exc:
+            self._fail(request, exc)
+            return
+        dispatcher.enter()
+        runner = self._run_stream if spec.stream else self._run
+        task = asyncio.get_running_loop().create_task(runner(request, fn, spec))
+        self._tasks[request.id] = task
+        task.add_done_callback(lambda _: self._done(request.id))
+
+    def _done(self, call_id: int) -> None:
+        self._tasks.pop(call_id, None)
+        self._credits.pop(call_id, None)
+        self.dispatcher.leave()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        for task in list(self._tasks.values()):
+            task.cancel()
+
+    def _prepare(self, request: Request, spec: MethodSpec) -> Any:
+        """Decode arguments and install the call's context; raises ``InvalidArgument``."""
+        try:
+            args = spec.args_decoder.decode(request.args)
+        except msgspec.ValidationError as exc:
+            raise InvalidArgument(describe_validation_error(str(exc)), component=spec.component,
+                                  method=spec.name, where=self.dispatcher.where) from None
+        if request.traceparent:
+            current_trace.set(TraceContext.parse(request.traceparent))
+        if request.meta:
+            context.set_metadata(request.meta)
+        if request.timeout is not None:
+            context.current_deadline.set(asyncio.get_running_loop().time() + request.timeout)
+        return args
+
+    async def _run(self, request: Request, fn: Callable[..., Any], spec: MethodSpec) -> None:
+        try:
+            args = self._prepare(request, spec)
+            async with asyncio.timeout(request.timeout):
+                result = await fn(*_values(args))
+            frame = self._encode_result(Reply(request.id, result), spec)
+        except TimeoutError:
+            self._fail(request, DeadlineExceeded(
+                f"deadline of {request.timeout:.3g}s exceeded in the callee",
+                component=spec.component, method=spec.name, where=self.dispatcher.where))
+        except Exception as exc:
+            self._fail(request, exc)
+        else:
+            self.send_frame(frame)
+
+    async def _run_stream(self, request: Request, fn: Callable[..., Any],
+                          spec: MethodSpec) -> None:
+        credit = self._credits[request.id] = _Credit(STREAM_WINDOW)
+        try:
+            args = self._prepare(request, spec)
+            async with asyncio.timeout(request.timeout):
+                iterator = fn(*_values(args))
+                try:
+                    async for item in iterator:
+                        await credit.take()
+                        await self.drain()
+                        self.send_frame(self._encode_result(Item(request.id, item), spec))
+                finally:
+                    await iterator.aclose()
+            self.send(End(request.id))
+        except TimeoutError:
+            self._fail(request, DeadlineExceeded(
+                f"deadline of {request.timeout:.3g}s exceeded in the callee",
+                component=spec.component, method=spec.name, where=self.dispatcher.where))
+        except Exception as exc:
+            self._fail(request, exc)
+
+    def _encode_result(self, message: Reply | Item, spec: MethodSpec) -> bytes:
+        try:
+            return self.encode(message)
+        except ValueError as exc:
+            raise MessageTooLarge(
+                f"result encodes to {exc.args[0]} bytes, above the "
+                f"{self.max_message_bytes}-byte message limit",
+                component=spec.component, method=spec.name, where=self.dispatcher.where,
+            ) from None
+
+    def _fail(self, request: Request, exc: BaseException) -> None:
+        self.send(_failure(request, exc, self.dispatcher.where))
+
+
+class _Credit:
+    """How many more stream items the caller is ready to receive."""
+
+    def __init__(self, initial: int) -> None:
+        self._available = initial
+        self._waiter: asyncio.Future[None] | None = None
+
+    def grant(self, n: int) -> None:
+        self._available += n
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def take(self) -> None:
+        while self._available <= 0:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        self._available -= 1
+
+
+def _values(args: msgspec.Struct) -> tuple[Any, ...]:
+    return tuple(getattr(args, f) for f in args.__struct_fields__)
+
+
+def _failure(request: Request, exc: BaseException, where: str) -> Failure:
+    if isinstance(exc, CallError):
+        return Failure(request.id, error_kind(exc), exc.message, exc.component, exc.method,
+                       exc.where or where, getattr(exc, "remote_type", ""))
+    logger.exception("%s.%s raised", request.component, request.method, exc_info=exc)
+    return Failure(request.id, "ComponentError", str(exc), request.component, request.method,
+                   where, qualified_name(type(exc)))
+
+
+_MISSING = re.compile(r"^Object missing required field `([^`]+)`$")
+
+
+def describe_validation_error(message: str) -> str:
+    """Name the parameter in a msgspec validation message.
+
+    ``Expected `int`, got `str` - at `$.n``` becomes
+    ``parameter 'n': expected `int`, got `str```.
+    """
+    missing = _MISSING.match(message)
+    if missing:
+        return f"missing required parameter '{missing.group(1)}'"
+    reason, sep, path = message.partition(" - at `$.")
+    if not sep:
+        return message
+    path = path.rstrip("`")
+    name = re.split(r"[.\[]", path, maxsplit=1)[0]
+    location = f" (at {path})" if path != name else ""
+    return f"parameter '{name}': {reason[:1].lower()}{reason[1:]}{location}"
