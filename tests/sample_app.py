@@ -80,6 +80,10 @@ class Model:
             raise
         return "slept"
 
+    async def sleep_pid(self, seconds: float) -> int:
+        await asyncio.sleep(seconds)
+        return os.getpid()
+
     @method(timeout=0.2)
     async def slow_with_timeout(self, seconds: float) -> str:
         await asyncio.sleep(seconds)

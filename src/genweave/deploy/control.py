@@ -15,9 +15,12 @@ from genweave.component import component
 from genweave.runtime.membership import MembershipView
 from genweave.topology import Topology
 
-__all__ = ["WORKER_ENV", "Control", "ControlState", "DeploymentInfo", "WorkerSpec"]
+__all__ = [
+    "CONTROL_SOCKET",
+    "WORKER_ENV", "Control", "ControlState", "DeploymentInfo", "WorkerSpec"]
 
 WORKER_ENV: Final = "GENWEAVE_WORKER"
+CONTROL_SOCKET: Final = "control.sock"
 """Environment variable carrying a worker's ``WorkerSpec`` as JSON."""
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import itertools
 
 from genweave.application import App
+from genweave.deploy.base import Deployment
 from genweave.runtime.host import Host
 from genweave.runtime.membership import Membership
 from genweave.runtime.refs import ComponentProxy, direct_proxy, remote_proxy
 from genweave.runtime.router import Router
 from genweave.topology import Topology, caller_waves
-from genweave.deploy.base import Deployment
 from genweave.transport.endpoints import listen, memory_servers
 
 __all__ = ["InProcessDeployment"]

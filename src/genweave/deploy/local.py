@@ -32,7 +32,13 @@ import msgspec
 from genweave.application import App
 from genweave.component import spec_of
 from genweave.deploy.base import Deployment
-from genweave.deploy.control import WORKER_ENV, Control, DeploymentInfo, WorkerSpec
+from genweave.deploy.control import (
+    CONTROL_SOCKET,
+    WORKER_ENV,
+    Control,
+    DeploymentInfo,
+    WorkerSpec,
+)
 from genweave.errors import GenweaveError
 from genweave.runtime.membership import Membership, MembershipView
 from genweave.runtime.refs import ComponentProxy, remote_proxy
@@ -43,7 +49,6 @@ from genweave.transport.server import Dispatcher
 
 __all__ = ["DeployError", "LocalDeployer"]
 
-CONTROL_SOCKET: Final = "control.sock"
 DEFAULT_START_TIMEOUT: Final = 60.0
 DEFAULT_GRACE: Final = 10.0
 BACKOFF_FIRST: Final = 0.1
@@ -155,6 +160,9 @@ class LocalDeployer(Deployment):
             self._control_server.close()
         if self._own_rundir:
             shutil.rmtree(self.rundir, ignore_errors=True)
+        else:
+            for socket in self.rundir.glob("*.sock"):
+                socket.unlink(missing_ok=True)
 
     async def _stop_replica(self, replica: Replica) -> None:
         replica.stopping = True

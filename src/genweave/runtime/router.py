@@ -8,6 +8,7 @@ cannot run twice (see ``genweave.resilience``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
@@ -44,6 +45,8 @@ class Router:
         self._connections: dict[str, ClientConnection] = {}
         self._connecting: dict[str, asyncio.Task[ClientConnection]] = {}
         self._turn = itertools.count()
+        self._load: collections.Counter[str] = collections.Counter()
+        """Calls this router has routed to each replica and not yet finished."""
 
     async def call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
                    meta: Mapping[str, str], timeout: float | None, traceparent: str) -> Any:
@@ -55,9 +58,13 @@ class Router:
             address = ""
             try:
                 address = await self._choose(group, spec, tried, _left(until, loop, spec))
-                connection = await self._connection(address)
-                return await connection.call(spec, args, meta, _left(until, loop, spec),
-                                             traceparent)
+                self._load[address] += 1
+                try:
+                    connection = await self._connection(address)
+                    return await connection.call(spec, args, meta, _left(until, loop, spec),
+                                                 traceparent)
+                finally:
+                    self._load[address] -= 1
             except Unavailable as error:
                 _name_target(error, spec)
                 if not self.retry.should_retry(error, attempt, spec.options.idempotent):
@@ -78,12 +85,17 @@ class Router:
             address = ""
             try:
                 address = await self._choose(group, spec, tried, _left(until, loop, spec))
-                connection = await self._connection(address)
-                items = connection.stream(spec, args, meta, _left(until, loop, spec), traceparent)
-                async with aclosing(items):
-                    async for item in items:
-                        started = True
-                        yield item
+                self._load[address] += 1
+                try:
+                    connection = await self._connection(address)
+                    items = connection.stream(spec, args, meta, _left(until, loop, spec),
+                                              traceparent)
+                    async with aclosing(items):
+                        async for item in items:
+                            started = True
+                            yield item
+                finally:
+                    self._load[address] -= 1
                 return
             except Unavailable as error:
                 _name_target(error, spec)
@@ -115,13 +127,8 @@ class Router:
             return endpoints[0]
         # Start at a rotating offset so that ties spread over replicas.
         start = next(self._turn) % len(endpoints)
-        best, best_load = endpoints[start], None
-        for address in endpoints[start:] + endpoints[:start]:
-            connection = self._connections.get(address)
-            load = connection.outstanding if connection is not None and connection.is_open else 0
-            if best_load is None or load < best_load:
-                best, best_load = address, load
-        return best
+        load = self._load
+        return min(endpoints[start:] + endpoints[:start], key=lambda address: load[address])
 
     async def _connect(self, address: str) -> ClientConnection:
         task = self._connecting.get(address)
@@ -137,8 +144,8 @@ class Router:
         return ClientConnection(self.app, self.caller, self.max_message_bytes)
 
     def outstanding(self) -> dict[str, int]:
-        """Calls in flight per replica address (for load balancing tests and status)."""
-        return {a: c.outstanding for a, c in self._connections.items() if c.is_open}
+        """Calls in flight per replica address, as routed by this router."""
+        return {address: n for address, n in self._load.items() if n}
 
     async def close(self) -> None:
         for task in list(self._connecting.values()):

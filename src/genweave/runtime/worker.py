@@ -15,16 +15,14 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Final, cast
+from typing import Final
 
 import msgspec
 
 from genweave.application import load_app
-from genweave.component import spec_of
-from genweave.deploy.control import WORKER_ENV, Control, WorkerSpec
+from genweave.deploy.attach import ControlLink
+from genweave.deploy.control import WORKER_ENV, WorkerSpec
 from genweave.runtime.host import Host
-from genweave.runtime.membership import Membership
-from genweave.runtime.refs import remote_proxy
 from genweave.runtime.router import Router
 from genweave.transport.endpoints import listen
 
@@ -49,17 +47,15 @@ class Worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.events.put_nowait, sig)
         spec, app = self.spec, load_app(self.spec.app)
-        control_router = Router(app.name, self.where, Membership({"control": [spec.control]}))
-        control = cast(Control, remote_proxy(spec_of(Control), control_router, "control",
-                                             self.where))
-        membership = Membership()
-        router = Router(app.name, self.where, membership,
+        link = ControlLink(app.name, spec.control, self.where)
+        control = link.control
+        router = Router(app.name, self.where, link.membership,
                         max_message_bytes=spec.topology.max_message_bytes)
         host = Host.for_group(app, spec.topology, spec.group, router)
         await host.start()
         dispatcher = host.dispatcher(self.where)
         server, address = await listen(spec.listen, dispatcher)
-        watcher = asyncio.create_task(self._follow(control, membership))
+        link.follow(on_lost=lambda: self.events.put_nowait(_CONTROL_LOST))
         await control.register(spec.group, spec.replica, address, os.getpid())
         logger.info("ready at %s", address)
         event = await self.events.get()
@@ -75,20 +71,10 @@ class Worker:
         if not finished:
             logger.warning("%d calls still running after %.1fs grace", dispatcher.in_flight,
                            spec.grace)
-        watcher.cancel()
         await host.stop()
         await router.close()
-        await control_router.close()
+        await link.close()
         return 0
-
-    async def _follow(self, control: Control, membership: Membership) -> None:
-        """Apply membership changes until the supervisor goes away."""
-        try:
-            async for view in control.watch(0):
-                membership.update(view)
-        except Exception as exc:
-            logger.warning("lost the supervisor (%s)", exc)
-        self.events.put_nowait(_CONTROL_LOST)
 
 
 def _die_with_parent(supervisor_pid: int) -> None:

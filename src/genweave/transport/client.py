@@ -83,7 +83,6 @@ class ClientConnection(FramedProtocol):
         self.caller = caller
         self.where = "?"
         self.interfaces: dict[str, InterfaceInfo] = {}
-        self.outstanding = 0
         self._next_id = 1
         self._pending: dict[int, tuple[asyncio.Future[Message], MethodSpec]] = {}
         self._streams: dict[int, tuple[_Stream, MethodSpec]] = {}
@@ -101,7 +100,8 @@ class ClientConnection(FramedProtocol):
     async def handshake(self) -> Welcome:
         """Wait for the callee's ``Welcome``; fail if the protocol or app differ."""
         welcome = await self._welcome
-        if welcome.protocol != PROTOCOL_VERSION or welcome.app != self.app:
+        wrong_app = self.app and welcome.app != self.app  # "" accepts any app (probes)
+        if welcome.protocol != PROTOCOL_VERSION or wrong_app:
             self.close()
             raise Unavailable(
                 f"peer at {welcome.where} speaks protocol {welcome.protocol} for app "
@@ -151,7 +151,8 @@ class ClientConnection(FramedProtocol):
         if key in self._checked:
             problem = self._checked[key]
         else:
-            problem = self._checked[key] = incompatibility(spec, self.interfaces.get(spec.component))
+            callee = self.interfaces.get(spec.component)
+            problem = self._checked[key] = incompatibility(spec, callee)
         if problem is not None:
             raise InterfaceMismatch(problem, component=spec.component, method=spec.name,
                                     where=self.where)
@@ -181,7 +182,6 @@ class ClientConnection(FramedProtocol):
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         call_id = self._start(spec, args, meta, timeout, traceparent)
         self._pending[call_id] = (future, spec)
-        self.outstanding += 1
         try:
             if timeout is None:
                 reply = await future
@@ -198,7 +198,6 @@ class ClientConnection(FramedProtocol):
                 self.send(Cancel(call_id))
             raise
         finally:
-            self.outstanding -= 1
             del self._pending[call_id]
         if type(reply) is Reply:
             return _decode(spec.result_decoder, reply.result, spec, self.where)
@@ -211,35 +210,35 @@ class ClientConnection(FramedProtocol):
         stream = _Stream()
         call_id = self._start(spec, args, meta, timeout, traceparent)
         self._streams[call_id] = (stream, spec)
-        self.outstanding += 1
         finished = False
         unacknowledged = 0
+        # The deadline bounds each wait for an item, never the consumer's own work
+        # between items: a timeout scope must not span a ``yield``.
+        until = None if timeout is None else asyncio.get_running_loop().time() + timeout
         try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    message = await stream.pop()
-                    if type(message) is Item:
-                        unacknowledged += 1
-                        if unacknowledged >= _CREDIT_BATCH:
-                            self.send(Credit(call_id, unacknowledged))
-                            unacknowledged = 0
-                        yield _decode(spec.result_decoder, message.item, spec, self.where)
-                    elif type(message) is End:
-                        finished = True
-                        return
-                    elif isinstance(message, Failure):
-                        finished = True
-                        raise failure_to_error(message)
-                    else:
-                        finished = True
-                        assert isinstance(message, BaseException)
-                        raise message
-        except TimeoutError:
-            raise DeadlineExceeded(f"stream not finished within {timeout:.3g}s",
-                                   component=spec.component, method=spec.name,
-                                   where=self.where) from None
+            while True:
+                try:
+                    async with asyncio.timeout_at(until):
+                        message = await stream.pop()
+                except TimeoutError:
+                    raise DeadlineExceeded(f"stream not finished within {timeout:.3g}s",
+                                           component=spec.component, method=spec.name,
+                                           where=self.where) from None
+                if type(message) is Item:
+                    unacknowledged += 1
+                    if unacknowledged >= _CREDIT_BATCH:
+                        self.send(Credit(call_id, unacknowledged))
+                        unacknowledged = 0
+                    yield _decode(spec.result_decoder, message.item, spec, self.where)
+                    continue
+                finished = True
+                if type(message) is End:
+                    return
+                if isinstance(message, Failure):
+                    raise failure_to_error(message)
+                assert isinstance(message, BaseException)
+                raise message
         finally:
-            self.outstanding -= 1
             del self._streams[call_id]
             if not finished and self.is_open:
                 self.send(Cancel(call_id))

@@ -1,0 +1,93 @@
+"""The ``genweave`` command. Thin: it parses flags and calls programmatic functions."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from genweave.application import load_app
+from genweave.deploy.attach import attach, default_rundir
+from genweave.deploy.serve import Runner, invoke
+from genweave.errors import GenweaveError
+from genweave.runtime.worker import loop_factory
+from genweave.topology import PRESETS, resolve_topology
+
+__all__ = ["main"]
+
+DEFAULT_TOPOLOGY_FILE = "genweave.toml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genweave", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run an app under the local supervisor")
+    run.add_argument("app", help="MODULE:APP, e.g. examples.hello:app")
+    run.add_argument("--topology", "-t", help=f"a preset ({', '.join(PRESETS)}) or a .toml "
+                     f"file; default: ./{DEFAULT_TOPOLOGY_FILE} if present, else monolith")
+    run.add_argument("--rundir", type=Path, help="where sockets live (default: per app in /tmp)")
+    run.add_argument("--call", help="once ready, make this call and print the result: "
+                     "'Component.method {\"arg\": value}'")
+
+    call = commands.add_parser("call", help="call a method of a running app")
+    call.add_argument("target", help="Component.method")
+    call.add_argument("args", nargs="?", default="{}", help="JSON object of arguments")
+    where = call.add_mutually_exclusive_group(required=True)
+    where.add_argument("--app", help="name of the running app (as in App('name', ...))")
+    where.add_argument("--rundir", type=Path, help="rundir of the running app")
+
+    topology = commands.add_parser("topology", help="validate a topology and print its groups")
+    topology.add_argument("app", help="MODULE:APP")
+    topology.add_argument("--topology", "-t")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # Like uvicorn: the current directory is importable, so MODULE:APP works from a project root.
+    sys.path.insert(0, os.getcwd())
+    try:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            if args.command == "run":
+                return runner.run(_run(args))
+            if args.command == "call":
+                return runner.run(_call(args))
+            return _topology(args)
+    except (GenweaveError, ValueError) as exc:
+        print(f"genweave: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _default_topology(flag: str | None) -> str | None:
+    if flag is None and Path(DEFAULT_TOPOLOGY_FILE).exists():
+        return DEFAULT_TOPOLOGY_FILE
+    return flag
+
+
+async def _run(args: argparse.Namespace) -> int:
+    app = load_app(args.app)
+    topology = resolve_topology(_default_topology(args.topology), app)
+    return await Runner(app, topology, args.app, args.rundir, args.call).run()
+
+
+async def _call(args: argparse.Namespace) -> int:
+    rundir = args.rundir or default_rundir(args.app)
+    running = await attach(rundir)
+    try:
+        await invoke(running, f"{args.target} {args.args}", print)
+    finally:
+        await running.stop()
+    return 0
+
+
+def _topology(args: argparse.Namespace) -> int:
+    app = load_app(args.app)
+    topology = resolve_topology(_default_topology(args.topology), app)
+    print(f"topology '{topology.name}' for app '{app.name}' ({topology.transport} transport)")
+    for group in topology.groups:
+        print(f"  {group.name:<16} x{group.replicas}  {', '.join(group.components)}")
+    return 0

@@ -1,0 +1,108 @@
+"""Attaching to a deployment that is already running, from any process on the machine.
+
+Used by worker processes (to follow their supervisor), by the CLI
+(``genweave call``) and by scripts::
+
+    async with attach("/tmp/genweave-0/hello") as running:
+        print(await running.get(Frontend).hello("world"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final, cast
+
+from genweave.application import App, load_app
+from genweave.component import spec_of
+from genweave.deploy.base import Deployment
+from genweave.deploy.control import CONTROL_SOCKET, Control
+from genweave.errors import Unavailable
+from genweave.runtime.membership import Membership
+from genweave.runtime.refs import ComponentProxy, remote_proxy
+from genweave.runtime.router import Router
+from genweave.topology import Topology
+
+__all__ = ["AttachedDeployment", "ControlLink", "attach", "default_rundir"]
+
+CONTROL_GROUP: Final = "control"
+
+logger = logging.getLogger("genweave.attach")
+
+
+def default_rundir(app_name: str) -> Path:
+    """Where ``genweave run`` keeps an app's sockets, so other commands can find it."""
+    return Path(os.environ.get("GENWEAVE_RUNDIR", f"/tmp/genweave-{os.getuid()}")) / app_name
+
+
+class ControlLink:
+    """A connection to a supervisor, and the membership it announces."""
+
+    def __init__(self, app_name: str, control_address: str, caller: str) -> None:
+        self.membership = Membership()
+        self._router = Router(app_name, caller, Membership({CONTROL_GROUP: [control_address]}),
+                              ready_wait=0.0)
+        self.control = cast(Control, remote_proxy(spec_of(Control), self._router, CONTROL_GROUP,
+                                                  caller))
+        self._follower: asyncio.Task[None] | None = None
+
+    def follow(self, on_lost: Callable[[], None] = lambda: None) -> None:
+        """Keep ``membership`` current in the background; call ``on_lost`` if the link drops."""
+
+        async def run() -> None:
+            try:
+                async for view in self.control.watch(0):
+                    self.membership.update(view)
+            except Exception as exc:
+                logger.warning("lost the supervisor (%s)", exc)
+            on_lost()
+
+        self._follower = asyncio.create_task(run())
+
+    async def close(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+        await self._router.close()
+
+
+class AttachedDeployment(Deployment):
+    """A running deployment seen from outside; ``stop`` only detaches."""
+
+    def __init__(self, app: App, topology: Topology, link: ControlLink) -> None:
+        super().__init__(app, topology)
+        self._link = link
+        self._router = Router(app.name, "client", link.membership,
+                              max_message_bytes=topology.max_message_bytes)
+
+    async def start(self) -> None:
+        self._link.follow()
+
+    async def stop(self) -> None:
+        await self._router.close()
+        await self._link.close()
+
+    def proxy(self, component: str) -> ComponentProxy:
+        spec = self.app.spec(component)
+        return remote_proxy(spec, self._router, self.topology.group_of(component).name, "client")
+
+
+async def attach(rundir: str | Path) -> AttachedDeployment:
+    """Connect to the deployment whose supervisor serves ``rundir``; importing its app."""
+    socket = Path(rundir) / CONTROL_SOCKET
+    if not socket.exists():
+        raise Unavailable(f"no running deployment at {rundir} (no {CONTROL_SOCKET}); "
+                          "start one with 'genweave run'")
+    # The app name is only known after describe(); the handshake checks it, so ask first
+    # with a link that accepts any app, then build the real one.
+    probe = ControlLink("", f"unix:{socket}", "client")
+    try:
+        info = await probe.control.describe()
+    finally:
+        await probe.close()
+    link = ControlLink(info.app, f"unix:{socket}", "client")
+    attached = AttachedDeployment(load_app(info.import_path), info.topology, link)
+    await attached.start()
+    return attached

@@ -1,0 +1,165 @@
+"""The local supervisor's failure paths: crashes, restarts, balancing, graceful stop, orphans."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import pytest
+import pytest_asyncio
+from sample_app import Front, Model, app
+
+from genweave import ConnectionLost, deployment
+from genweave.deploy.local import DeployError, LocalDeployer
+from genweave.topology import Group, preset
+
+pytestmark = [pytest.mark.process, pytest.mark.slow]
+
+TESTS_DIR = Path(__file__).resolve().parent.parent
+
+
+def two_model_replicas() -> object:
+    topology = preset("hybrid", app)
+    groups = tuple(msgspec.structs.replace(g, replicas=2) if g.name == "model" else g
+                   for g in topology.groups)
+    return msgspec.structs.replace(topology, groups=groups)
+
+
+@pytest_asyncio.fixture
+async def logs() -> list[str]:
+    return []
+
+
+@pytest_asyncio.fixture
+async def running(logs: list[str]) -> AsyncIterator[LocalDeployer]:
+    deployer = deployment("sample_app:app", two_model_replicas(), "process", log=logs.append,
+                          grace=5.0)
+    assert isinstance(deployer, LocalDeployer)
+    await deployer.start()
+    yield deployer
+    await deployer.stop()
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
+
+
+async def test_log_lines_are_prefixed_with_group_and_replica(
+    running: LocalDeployer, logs: list[str]
+) -> None:
+    async with asyncio.timeout(5):
+        while not any(line.startswith("[model/1] INFO genweave.worker: ready at")
+                      for line in logs):
+            await asyncio.sleep(0.02)
+    assert any(line.startswith("[core/0] ") for line in logs)
+
+
+async def test_calls_are_balanced_by_least_outstanding_requests(running: LocalDeployer) -> None:
+    model = running.get(Model)
+    pids = await asyncio.gather(*(model.sleep_pid(0.3) for _ in range(12)))
+    counts = collections.Counter(pids)
+    assert len(counts) == 2
+    assert sorted(counts.values()) == [6, 6]
+
+
+async def test_killed_replica_fails_calls_in_flight_then_is_restarted(
+    logs: list[str],
+) -> None:
+    async with deployment("sample_app:app", "microservices", "process", log=logs.append) as d:
+        assert isinstance(d, LocalDeployer)
+        model = d.get(Model)
+        old_pid = await model.pid()
+        before = (await model.stats())["started"]
+        in_flight = asyncio.create_task(d.get(Front).relay_sleep(30))
+        async with asyncio.timeout(5):
+            while (await model.stats())["started"] == before:
+                await asyncio.sleep(0.02)
+        os.kill(old_pid, signal.SIGKILL)
+        async with asyncio.timeout(5):  # a clear error, not a hang
+            with pytest.raises(ConnectionLost) as caught:
+                await in_flight
+        assert (caught.value.component, caught.value.method) == ("Model", "sleep")
+        await d.wait_ready("model", timeout=20)
+        new_pid = await model.pid()
+        assert new_pid != old_pid
+        assert await d.get(Front).relay_fail("none") == "no failure"
+    assert any("[supervisor] model/0 exited with code -9; restarting" in line for line in logs)
+
+
+async def test_idempotent_calls_survive_losing_one_of_two_replicas(
+    running: LocalDeployer,
+) -> None:
+    model = running.get(Model)
+    victim = running.pid("model", 0)
+    assert victim is not None
+    results = []
+
+    async def hammer() -> None:
+        for _ in range(40):
+            results.append(await model.pid())
+            await asyncio.sleep(0.005)
+
+    workers = [asyncio.create_task(hammer()) for _ in range(8)]
+    await asyncio.sleep(0.05)
+    os.kill(victim, signal.SIGKILL)
+    await asyncio.gather(*workers)  # any failure would raise here
+    assert len(results) == 320
+
+
+async def test_graceful_stop_finishes_calls_in_flight() -> None:
+    d = deployment("sample_app:app", "microservices", "process", log=lambda line: None)
+    await d.start()
+    model = d.get(Model)
+    call = asyncio.create_task(d.get(Front).relay_sleep(0.8))
+    async with asyncio.timeout(5):
+        while (await model.stats())["started"] == 0:
+            await asyncio.sleep(0.02)
+    await d.stop()
+    assert await call == "slept"
+
+
+async def test_a_replica_that_cannot_start_fails_the_deployment_with_its_output() -> None:
+    with pytest.raises(DeployError, match="model weights not found at /nowhere") as caught:
+        async with deployment("broken_app:app", "monolith", "process", log=lambda line: None):
+            pass
+    assert "main/0 exited before it was ready" in str(caught.value)
+
+
+async def test_no_orphans_when_the_supervisor_is_killed() -> None:
+    supervisor = subprocess.Popen(
+        [sys.executable, str(TESTS_DIR / "orphan_supervisor.py"), str(TESTS_DIR)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert supervisor.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(supervisor.stdout.readline), 30)
+        pids = json.loads(line)
+        assert len(pids) == 3 and all(alive(p) for p in pids)
+        supervisor.kill()
+        supervisor.wait()
+        async with asyncio.timeout(15):
+            while any(alive(p) for p in pids):
+                await asyncio.sleep(0.1)
+    finally:
+        supervisor.kill()
+        supervisor.wait()
+        if supervisor.stdout is not None:
+            supervisor.stdout.close()
+
+
+async def test_replica_counts_come_from_the_topology(running: LocalDeployer) -> None:
+    assert [len(running.replicas[g.name]) for g in running.topology.groups] == [1, 2]
+    assert isinstance(running.topology.groups[0], Group)
