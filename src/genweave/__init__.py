@@ -1,8 +1,6 @@
 """genweave: write a generative-AI app once as components; run it as a monolith,
 as microservices, or any hybrid, chosen in a config file."""
 
-from __future__ import annotations
-
 from genweave.application import App
 from genweave.component import Ref, component, method
 from genweave.context import call_metadata, deadline, with_metadata

@@ -323,6 +323,8 @@ def _default(fn: Callable[..., Any], name: str) -> Any:
 
 
 def _result_type(annotation: Any, is_stream_fn: bool, where: str) -> tuple[Any, bool]:
+    if annotation in _STREAM_ORIGINS:
+        raise DefinitionError(f"{where}: AsyncIterator needs an item type, e.g. [str]")
     origin = typing.get_origin(annotation)
     is_stream_type = origin in _STREAM_ORIGINS
     if is_stream_fn and not is_stream_type:
@@ -330,10 +332,7 @@ def _result_type(annotation: Any, is_stream_fn: bool, where: str) -> tuple[Any, 
             f"{where}: an async generator must be annotated '-> AsyncIterator[T]'"
         )
     if is_stream_type:
-        args = typing.get_args(annotation)
-        if not args:
-            raise DefinitionError(f"{where}: AsyncIterator needs an item type, e.g. [str]")
-        return args[0], True
+        return typing.get_args(annotation)[0], True
     return annotation, False
 
 

@@ -25,7 +25,7 @@ import graphlib
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
 
@@ -46,7 +46,8 @@ __all__ = [
 PRESETS: Final = ("monolith", "microservices", "hybrid")
 INFERENCE_ROLE: Final = "inference"
 _GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_PATH_IN_ERROR = re.compile(r" - at `\$((?:\.[^`.\[]+|\[\d+\])*)`$")
+_PATH_IN_ERROR = re.compile(r" - at `\$([^`]*)`$")
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `([^`]+)`")
 
 Transport = Literal["unix", "tcp"]
 
@@ -88,7 +89,7 @@ class _GroupTable(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class _TopologyFile(msgspec.Struct, forbid_unknown_fields=True):
-    groups: dict[str, _GroupTable]
+    groups: dict[str, dict[str, Any]]
     transport: Transport = "unix"
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024)] = DEFAULT_MAX_MESSAGE_BYTES
 
@@ -123,13 +124,13 @@ def load_topology(path: str | Path, app: App) -> Topology:
         raise TopologyError(f"{path}: cannot read topology file: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise TopologyError(f"{path}: not valid TOML: {exc}") from None
-    try:
-        parsed = msgspec.convert(raw, _TopologyFile)
-    except msgspec.ValidationError as exc:
-        raise TopologyError(f"{path}, {_toml_location(str(exc))}") from None
+    parsed = _convert(raw, _TopologyFile, f"{path}, ")
     groups = tuple(
         Group(name, tuple(table.components), table.replicas, table.version)
-        for name, table in parsed.groups.items()
+        for name, table in (
+            (name, _convert(raw_table, _GroupTable, f"{path}, [groups.{name}] "))
+            for name, raw_table in parsed.groups.items()
+        )
     )
     topology = Topology(path.stem, groups, parsed.transport, parsed.max_message_bytes)
     return validate(topology, app, source=str(path))
@@ -192,16 +193,22 @@ def _did_you_mean(name: str, choices: object) -> str:
     return f" (did you mean '{matches[0]}'?)" if matches else ""
 
 
-def _toml_location(message: str) -> str:
-    """Turn msgspec's ``- at `$.groups.core.replicas``` into ``[groups.core] replicas: ...``."""
-    match = _PATH_IN_ERROR.search(message)
-    if match is None:
-        return message
-    reason = message[: match.start()]
-    parts = [p for p in re.split(r"\.|(?=\[)", match.group(1)) if p]
-    if len(parts) >= 3 and parts[0] == "groups":
-        return f"[groups.{parts[1]}] {'.'.join(parts[2:])}: {reason}"
-    return f"{'.'.join(parts) or 'top level'}: {reason}"
+_T = TypeVar("_T")
+
+
+def _convert(raw: object, tp: type[_T], where: str) -> _T:
+    """``msgspec.convert`` whose errors read ``FILE, [groups.core] replicas: reason``."""
+    try:
+        return msgspec.convert(raw, tp)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        unknown = _UNKNOWN_FIELD.match(message)
+        if unknown:
+            raise TopologyError(f"{where}{unknown.group(1)}: unknown key") from None
+        match = _PATH_IN_ERROR.search(message)
+        key = match.group(1).lstrip(".") if match else ""
+        reason = message[: match.start()] if match else message
+        raise TopologyError(f"{where}{key or 'top level'}: {reason}") from None
 
 
 def caller_waves(app: App, topology: Topology) -> list[list[str]]:

@@ -15,11 +15,11 @@ from pathlib import Path
 import msgspec
 import pytest
 import pytest_asyncio
-from sample_app import Front, Model, app
 
 from genweave import ConnectionLost, deployment
 from genweave.deploy.local import DeployError, LocalDeployer
 from genweave.topology import Group, preset
+from sample_app import Front, Model, app
 
 pytestmark = [pytest.mark.process, pytest.mark.slow]
 
@@ -163,3 +163,12 @@ async def test_no_orphans_when_the_supervisor_is_killed() -> None:
 async def test_replica_counts_come_from_the_topology(running: LocalDeployer) -> None:
     assert [len(running.replicas[g.name]) for g in running.topology.groups] == [1, 2]
     assert isinstance(running.topology.groups[0], Group)
+
+
+async def test_tcp_transport() -> None:
+    topology = msgspec.structs.replace(preset("microservices", app), transport="tcp")
+    async with deployment("sample_app:app", topology, "process", log=lambda line: None) as d:
+        assert isinstance(d, LocalDeployer)
+        assert all(a.startswith("tcp:127.0.0.1:") for a in d.membership.snapshot().groups["model"])
+        assert await d.get(Front).total([1, 2, 3]) == 6
+        assert [w async for w in d.get(Front).shout("over tcp")] == ["OVER", "TCP"]

@@ -1,0 +1,80 @@
+"""The command line: run, call and topology, driven as a user would."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from genweave.cli import main
+from genweave.deploy.serve import Runner, parse_call
+from genweave.topology import preset
+from sample_app import app
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def test_parse_call() -> None:
+    assert parse_call('Front.ask {"question": "hi"}') == ("Front", "ask", {"question": "hi"})
+    assert parse_call("Model.stats") == ("Model", "stats", {})
+    with pytest.raises(ValueError, match="expected 'Component.method JSON-ARGS'"):
+        parse_call("ask")
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        parse_call("Front.ask [1]")
+
+
+def test_topology_command_prints_groups(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["topology", "sample_app:app", "--topology", "hybrid"]) == 0
+    out = capsys.readouterr().out
+    assert "topology 'hybrid' for app 'sample'" in out
+    assert "core             x1  Front, Store" in out
+
+
+def test_errors_are_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["topology", "sample_app:app", "--topology", "microservice"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("genweave: TopologyError: unknown topology preset 'microservice'")
+    assert main(["topology", "sample_app"]) == 1
+    assert "expected MODULE:APP" in capsys.readouterr().err
+
+
+def genweave(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "genweave", *args], cwd=TESTS_DIR,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.process
+async def test_run_serves_until_sigterm_and_call_attaches(tmp_path: Path) -> None:
+    lines: list[str] = []
+    runner = Runner(app, preset("microservices", app), "sample_app:app", rundir=tmp_path,
+                    call='Model.add {"a": 40, "b": 2}', out=lines.append)
+    runner.deployer.log = lines.append
+    task = asyncio.create_task(runner.run())
+    async with asyncio.timeout(30):
+        while "serving; press Ctrl-C to stop" not in lines:
+            await asyncio.sleep(0.05)
+    assert "42" in lines
+    assert "\n  group model " in "\n".join(lines)
+
+    result = await asyncio.to_thread(genweave, "call", "--rundir", str(tmp_path), "Front.shout",
+                                     '{"text": "streamed words"}')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ['"STREAMED"', '"WORDS"']
+    bad = await asyncio.to_thread(genweave, "call", "--rundir", str(tmp_path), "Model.add",
+                                  '{"a": "x"}')
+    assert bad.returncode == 1
+    assert "InvalidArgument: Model.add: parameter 'a': expected `int`, got `str`" in bad.stderr
+
+    runner.signals.put_nowait(signal.SIGTERM)
+    assert await asyncio.wait_for(task, 30) == 0
+    assert not list(tmp_path.glob("*.sock"))
+
+
+def test_call_without_a_running_app_says_how_to_start_one(tmp_path: Path) -> None:
+    result = genweave("call", "--rundir", str(tmp_path), "Model.stats")
+    assert result.returncode == 1
+    assert "no running deployment" in result.stderr and "genweave run" in result.stderr

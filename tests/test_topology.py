@@ -1,0 +1,93 @@
+"""Presets and topology files: every mistake is reported before anything starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genweave import TopologyError
+from genweave.topology import caller_waves, load_topology, preset, resolve_topology
+from sample_app import app
+
+
+def groups(topology: object) -> dict[str, tuple[str, ...]]:
+    return {g.name: g.components for g in topology.groups}  # type: ignore[attr-defined]
+
+
+def test_presets() -> None:
+    assert groups(preset("monolith", app)) == {"main": ("Front", "Model", "Store")}
+    assert groups(preset("microservices", app)) == {
+        "front": ("Front",), "model": ("Model",), "store": ("Store",)}
+    assert groups(preset("hybrid", app)) == {"core": ("Front", "Store"), "model": ("Model",)}
+
+
+def test_unknown_preset_suggests_the_closest() -> None:
+    with pytest.raises(TopologyError, match="unknown topology preset 'micro-services' "
+                                            r"\(did you mean 'microservices'\?\)"):
+        resolve_topology("micro-services", app)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "genweave.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_valid_file(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+transport = "tcp"
+[groups.core]
+components = ["Front", "Store"]
+[groups.inference]
+components = ["Model"]
+replicas = 3
+version = "2"
+""")
+    topology = load_topology(path, app)
+    assert topology.transport == "tcp"
+    assert groups(topology) == {"core": ("Front", "Store"), "inference": ("Model",)}
+    assert topology.group("inference").replicas == 3
+    assert topology.group_of("Model").version == "2"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[groups.core]\ncomponents = ["Front", "Store", "Modle"]',
+     r"\[groups.core\]: component 'Modle' is not defined \(did you mean 'Model'\?\)"),
+    ('[groups.a]\ncomponents = ["Front", "Store", "Model"]\n[groups.b]\ncomponents = ["Model"]',
+     r"\[groups.b\]: component 'Model' is already in \[groups.a\]"),
+    ('[groups.a]\ncomponents = ["Front"]',
+     r"components 'Model', 'Store' not placed in any group"),
+    ('[groups.a]\ncomponents = ["Front", "Store", "Model"]\nreplicas = 0',
+     r"\[groups.a\]: replicas must be an integer >= 1, got 0"),
+    ('[groups.a]\ncomponents = ["Front", "Store", "Model"]\nreplicas = "two"',
+     r"\[groups.a\] replicas: Expected `int`, got `str`"),
+    ('[groups.a]\ncomponents = ["Front", "Store", "Model"]\nreplica = 2',
+     r"\[groups.a\] replica: unknown key"),
+    ('[groups.A]\ncomponents = ["Front", "Store", "Model"]',
+     r"\[groups.A\]: group names use lowercase"),
+    ('[groups.a]\ncomponents = []\n[groups.b]\ncomponents = ["Front", "Store", "Model"]',
+     r"\[groups.a\]: components is empty"),
+    ("groups = {}", "no groups defined"),
+    ("[groups.a\ncomponents = 1", "not valid TOML"),
+    ('transport = "carrier-pigeon"\n[groups.a]\ncomponents = ["Front", "Store", "Model"]',
+     r"transport: Invalid enum value 'carrier-pigeon'"),
+])
+def test_invalid_files_name_the_file_key_and_reason(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(TopologyError, match=message) as caught:
+        load_topology(path, app)
+    assert str(caught.value).startswith(str(path))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(TopologyError, match="cannot read topology file"):
+        resolve_topology(str(tmp_path / "nope.toml"), app)
+
+
+def test_callers_stop_before_callees() -> None:
+    assert caller_waves(app, preset("microservices", app)) == [["front"], ["store"], ["model"]]
+    assert caller_waves(app, preset("hybrid", app)) == [["core"], ["model"]]
+    assert caller_waves(app, preset("monolith", app)) == [["main"]]
