@@ -68,7 +68,6 @@ version = "2"
      r"\[groups.A\]: group names use lowercase"),
     ('[groups.a]\ncomponents = []\n[groups.b]\ncomponents = ["Front", "Store", "Model"]',
      r"\[groups.a\]: components is empty"),
-    ("groups = {}", "no groups defined"),
     ("[groups.a\ncomponents = 1", "not valid TOML"),
     ('transport = "carrier-pigeon"\n[groups.a]\ncomponents = ["Front", "Store", "Model"]',
      r"transport: Invalid enum value 'carrier-pigeon'"),
@@ -91,3 +90,53 @@ def test_callers_stop_before_callees() -> None:
     assert caller_waves(app, preset("microservices", app)) == [["front"], ["store"], ["model"]]
     assert caller_waves(app, preset("hybrid", app)) == [["core"], ["model"]]
     assert caller_waves(app, preset("monolith", app)) == [["main"]]
+
+
+def test_component_settings_are_validated_and_injected(tmp_path: Path) -> None:
+    import msgspec
+
+    from genweave import App, component
+    from genweave.topology import component_settings
+
+    class Settings(msgspec.Struct, frozen=True):
+        backend: str = "builtin"
+        temperature: float = 0.7
+
+    @component(config=Settings)
+    class Configured:
+        config: Settings
+
+        async def which(self) -> str:
+            return self.config.backend
+
+    configured = App("configured", [Configured])
+    path = write(tmp_path, 'preset = "monolith"\n[components.Configured]\nbackend = "openai"\n')
+    topology = load_topology(path, configured)
+    assert topology.name == "monolith"
+    assert component_settings(topology, configured, "Configured") == Settings("openai", 0.7)
+
+    for text, message in [
+        ("[components.Configured]\ntemperature = \"hot\"",
+         r"\[components.Configured\] temperature: Expected `float`, got `str`"),
+        ("[components.Configurd]\nbackend = \"x\"",
+         r"component 'Configurd' is not defined \(did you mean 'Configured'\?\)"),
+        ('preset = "monolith"\n[groups.a]\ncomponents = ["Configured"]',
+         "either 'preset' or \\[groups\\] tables"),
+    ]:
+        bad = write(tmp_path, ('preset = "monolith"\n' if "preset" not in text else "") + text)
+        with pytest.raises(TopologyError, match=message):
+            load_topology(bad, configured)
+
+    settings_file = write(tmp_path, '[components.Configured]\nbackend = "transformers"\n')
+    chosen = resolve_topology("microservices", configured, config=settings_file)
+    assert chosen.name == "microservices" and chosen.settings["Configured"]["backend"]
+
+
+async def test_configured_component_sees_its_settings(tmp_path: Path) -> None:
+    from genweave import deploy
+
+    path = write(tmp_path, '[components.Model]\n')
+    with pytest.raises(TopologyError, match="component 'Model' takes no settings"):
+        resolve_topology(None, app, config=path)
+    async with deploy(app, "monolith", "inprocess") as running:
+        assert running.topology.settings == {}

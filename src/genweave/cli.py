@@ -9,12 +9,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from genweave.application import load_app
+from genweave.application import App, load_app
 from genweave.deploy.attach import attach, default_rundir
 from genweave.deploy.serve import Runner, invoke
 from genweave.errors import GenweaveError
 from genweave.runtime.worker import loop_factory
-from genweave.topology import PRESETS, resolve_topology
+from genweave.topology import PRESETS, Topology, resolve_topology
 
 __all__ = ["main"]
 
@@ -27,8 +27,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run an app under the local supervisor")
     run.add_argument("app", help="MODULE:APP, e.g. examples.hello:app")
-    run.add_argument("--topology", "-t", help=f"a preset ({', '.join(PRESETS)}) or a .toml "
-                     f"file; default: ./{DEFAULT_TOPOLOGY_FILE} if present, else monolith")
+    _topology_flags(run)
     run.add_argument("--rundir", type=Path, help="where sockets live (default: per app in /tmp)")
     run.add_argument("--call", help="once ready, make this call and print the result: "
                      "'Component.method {\"arg\": value}'")
@@ -42,8 +41,15 @@ def _parser() -> argparse.ArgumentParser:
 
     topology = commands.add_parser("topology", help="validate a topology and print its groups")
     topology.add_argument("app", help="MODULE:APP")
-    topology.add_argument("--topology", "-t")
+    _topology_flags(topology)
     return parser
+
+
+def _topology_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--topology", "-t", help=f"a preset ({', '.join(PRESETS)}) or a .toml "
+                        "file; default: the config file's grouping, else monolith")
+    parser.add_argument("--config", "-c", type=Path, help="topology file whose component "
+                        f"settings apply (default: ./{DEFAULT_TOPOLOGY_FILE} if present)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,15 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _default_topology(flag: str | None) -> str | None:
-    if flag is None and Path(DEFAULT_TOPOLOGY_FILE).exists():
-        return DEFAULT_TOPOLOGY_FILE
-    return flag
+def _resolve(args: argparse.Namespace, app: App) -> Topology:
+    config = args.config
+    if config is None and Path(DEFAULT_TOPOLOGY_FILE).exists():
+        config = Path(DEFAULT_TOPOLOGY_FILE)
+    return resolve_topology(args.topology, app, config=config)
 
 
 async def _run(args: argparse.Namespace) -> int:
     app = load_app(args.app)
-    topology = resolve_topology(_default_topology(args.topology), app)
+    topology = _resolve(args, app)
     return await Runner(app, topology, args.app, args.rundir, args.call).run()
 
 
@@ -86,7 +93,7 @@ async def _call(args: argparse.Namespace) -> int:
 
 def _topology(args: argparse.Namespace) -> int:
     app = load_app(args.app)
-    topology = resolve_topology(_default_topology(args.topology), app)
+    topology = _resolve(args, app)
     print(f"topology '{topology.name}' for app '{app.name}' ({topology.transport} transport)")
     for group in topology.groups:
         print(f"  {group.name:<16} x{group.replicas}  {', '.join(group.components)}")

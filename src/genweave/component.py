@@ -33,6 +33,7 @@ from __future__ import annotations
 import collections.abc
 import hashlib
 import inspect
+import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -173,6 +174,7 @@ class ComponentSpec:
     methods: dict[str, MethodSpec]
     role: str | None
     version: str
+    config: type | None = None
     _refs: dict[str, type] | None = field(default=None, repr=False)
 
     @property
@@ -197,7 +199,8 @@ class ComponentSpec:
 def component(cls: C, /) -> C: ...
 @overload
 def component(
-    *, name: str | None = None, role: str | None = None, version: str = "1"
+    *, name: str | None = None, role: str | None = None, version: str = "1",
+    config: type | None = None,
 ) -> Callable[[C], C]: ...
 def component(
     cls: C | None = None,
@@ -206,12 +209,16 @@ def component(
     name: str | None = None,
     role: str | None = None,
     version: str = "1",
+    config: type | None = None,
 ) -> C | Callable[[C], C]:
     """Declare a class as a component; usable bare or with options.
 
     ``role="inference"`` marks model-serving components, which the ``hybrid``
-    preset places in groups of their own.  The class is returned unchanged
-    (plus its spec), so it can still be instantiated directly in unit tests.
+    preset places in groups of their own.  ``config`` names a msgspec Struct
+    (with defaults) of settings: the host sets ``self.config`` from the
+    ``[components.NAME]`` table of the topology file before ``on_start``.
+    The class is returned unchanged (plus its spec), so it can still be
+    instantiated directly in unit tests.
     An existing class becomes a component with a one-line ``component(MyClass)``.
     """
 
@@ -224,7 +231,10 @@ def component(
             methods=_collect_methods(target, name or target.__name__, version),
             role=role,
             version=version,
+            config=config,
         )
+        if config is not None:
+            check_serialisable(config, f"{spec.name}, config")
         setattr(target, _SPEC_ATTR, spec)
         return target
 
@@ -337,14 +347,44 @@ def _result_type(annotation: Any, is_stream_fn: bool, where: str) -> tuple[Any, 
 
 
 def _resolve_refs(cls: type, component_name: str) -> dict[str, type]:
-    try:
-        hints = typing.get_type_hints(cls, include_extras=True)
-    except (NameError, TypeError) as exc:
-        raise DefinitionError(f"{component_name}: cannot resolve Ref annotations ({exc})") from None
     refs: dict[str, type] = {}
-    for attr, hint in hints.items():
+    for attr, hint in _ref_annotations(cls, component_name).items():
         if typing.get_origin(hint) is Annotated and REF_MARKER in hint.__metadata__:
             target = typing.get_args(hint)[0]
-            spec_of(target)  # raises a DefinitionError naming the non-component
+            try:
+                spec_of(target)
+            except DefinitionError:
+                raise DefinitionError(
+                    f"{component_name}.{attr}: Ref target {target!r} is not a component; "
+                    "decorate it with @component"
+                ) from None
             refs[attr] = target
     return refs
+
+
+def _ref_annotations(cls: type, component_name: str) -> dict[str, Any]:
+    """Evaluated annotations of ``cls``; only those that mention ``Ref`` must resolve.
+
+    Other annotations (``config: Settings`` on a class defined inside a function,
+    say) may name types that are not resolvable from the module and are skipped.
+    """
+    try:
+        return typing.get_type_hints(cls, include_extras=True)
+    except (NameError, TypeError):
+        pass
+    hints: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__[:-1]):
+        module_globals = vars(sys.modules.get(klass.__module__, object))
+        for attr, annotation in vars(klass).get("__annotations__", {}).items():
+            if isinstance(annotation, str) and "Ref" not in annotation:
+                continue
+            try:
+                hints[attr] = typing._eval_type(  # type: ignore[attr-defined]
+                    typing.ForwardRef(annotation) if isinstance(annotation, str) else annotation,
+                    module_globals, dict(vars(klass)),
+                )
+            except (NameError, TypeError) as exc:
+                raise DefinitionError(
+                    f"{component_name}.{attr}: cannot resolve annotation {annotation!r} ({exc})"
+                ) from None
+    return hints

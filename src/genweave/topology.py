@@ -2,7 +2,8 @@
 
 A topology is a preset name or a TOML file (``genweave.toml``)::
 
-    transport = "unix"            # or "tcp"
+    preset = "hybrid"             # or [groups.NAME] tables, as below
+transport = "unix"            # or "tcp"
 max_message_bytes = 67108864  # optional; larger calls fail with MessageTooLarge
 
     [groups.core]
@@ -11,6 +12,9 @@ max_message_bytes = 67108864  # optional; larger calls fail with MessageTooLarge
     [groups.inference]
     components = ["Generator"]
     replicas = 2
+
+    [components.Generator]        # settings, for components declared with config=...
+    backend = "builtin"
 
 Presets need no file: ``monolith`` (one group), ``microservices`` (one group per
 component) and ``hybrid`` (a ``core`` group, with each ``role="inference"``
@@ -38,6 +42,7 @@ __all__ = [
     "Group",
     "Topology",
     "caller_waves",
+    "component_settings",
     "load_topology",
     "preset",
     "resolve_topology",
@@ -68,6 +73,8 @@ class Topology(msgspec.Struct, frozen=True):
     groups: tuple[Group, ...]
     transport: Transport = "unix"
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    settings: dict[str, dict[str, Any]] = {}
+    """Per-component settings (``[components.NAME]`` tables), validated against the app."""
 
     def group(self, name: str) -> Group:
         for group in self.groups:
@@ -89,7 +96,11 @@ class _GroupTable(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class _TopologyFile(msgspec.Struct, forbid_unknown_fields=True):
-    groups: dict[str, dict[str, Any]]
+    """The TOML layout; with neither ``preset`` nor ``[groups]`` it means ``monolith``."""
+
+    preset: str | None = None
+    groups: dict[str, dict[str, Any]] = {}
+    components: dict[str, dict[str, Any]] = {}
     transport: Transport = "unix"
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024)] = DEFAULT_MAX_MESSAGE_BYTES
 
@@ -125,28 +136,43 @@ def load_topology(path: str | Path, app: App) -> Topology:
     except tomllib.TOMLDecodeError as exc:
         raise TopologyError(f"{path}: not valid TOML: {exc}") from None
     parsed = _convert(raw, _TopologyFile, f"{path}, ")
-    groups = tuple(
+    if parsed.preset is not None and parsed.groups:
+        raise TopologyError(f"{path}: give either 'preset' or [groups] tables, not both")
+    if parsed.preset is None and not parsed.groups:
+        parsed.preset = "monolith"  # a file of settings only
+    groups = preset(parsed.preset, app).groups if parsed.preset is not None else tuple(
         Group(name, tuple(table.components), table.replicas, table.version)
         for name, table in (
             (name, _convert(raw_table, _GroupTable, f"{path}, [groups.{name}] "))
             for name, raw_table in parsed.groups.items()
         )
     )
-    topology = Topology(path.stem, groups, parsed.transport, parsed.max_message_bytes)
+    name = path.stem if parsed.groups else parsed.preset or path.stem
+    topology = Topology(name, groups, parsed.transport, parsed.max_message_bytes,
+                        parsed.components)
     return validate(topology, app, source=str(path))
 
 
-def resolve_topology(spec: str | Path | Topology | None, app: App) -> Topology:
-    """A topology from a preset name, a file path or an existing ``Topology``."""
+def resolve_topology(spec: str | Path | Topology | None, app: App,
+                     config: str | Path | None = None) -> Topology:
+    """A topology from a preset name, a file path or an existing ``Topology``.
+
+    ``config`` is a topology file whose ``[components]`` settings (and transport
+    and limits) apply; its grouping is used only when ``spec`` is ``None``.
+    """
     if isinstance(spec, Topology):
         return validate(spec, app, source=f"topology '{spec.name}'")
+    base = load_topology(config, app) if config is not None else None
     if spec is None:
-        return preset("monolith", app)
-    if isinstance(spec, str) and spec in PRESETS:
-        return preset(spec, app)
+        return base if base is not None else preset("monolith", app)
     if isinstance(spec, Path) or spec.endswith(".toml"):
-        return load_topology(spec, app)
-    return preset(spec, app)  # raises with the list of presets
+        chosen = load_topology(spec, app)
+    else:
+        chosen = preset(spec, app)
+    if base is None:
+        return chosen
+    return validate(msgspec.structs.replace(base, name=chosen.name, groups=chosen.groups), app,
+                    source=str(config))
 
 
 def validate(topology: Topology, app: App, source: str) -> Topology:
@@ -175,6 +201,7 @@ def validate(topology: Topology, app: App, source: str) -> Topology:
                     f"{where}: component '{name}' is already in [groups.{placed[name]}]"
                 )
             placed[name] = group.name
+    _validate_settings(topology, app, source)
     missing = sorted(set(app.components) - set(placed))
     if missing:
         raise TopologyError(
@@ -182,6 +209,27 @@ def validate(topology: Topology, app: App, source: str) -> Topology:
             f"{', '.join(repr(m) for m in missing)} not placed in any group"
         )
     return topology
+
+
+def _validate_settings(topology: Topology, app: App, source: str) -> None:
+    for name, table in topology.settings.items():
+        where = f"{source}, [components.{name}]"
+        spec = app.components.get(name)
+        if spec is None:
+            raise TopologyError(
+                f"{where}: component '{name}' is not defined{_did_you_mean(name, app.components)}"
+            )
+        if spec.config is None:
+            raise TopologyError(f"{where}: component '{name}' takes no settings")
+        _convert(table, spec.config, f"{where} ")
+
+
+def component_settings(topology: Topology, app: App, name: str) -> Any:
+    """The validated settings object for component ``name`` (defaults where not given)."""
+    spec = app.components[name]
+    if spec.config is None:
+        return None
+    return _convert(topology.settings.get(name, {}), spec.config, f"[components.{name}] ")
 
 
 def _group_name(component: str) -> str:

@@ -16,7 +16,7 @@ from genweave.runtime.host import Host
 from genweave.runtime.membership import Membership
 from genweave.runtime.refs import ComponentProxy, direct_proxy, remote_proxy
 from genweave.runtime.router import Router
-from genweave.topology import Topology, caller_waves
+from genweave.topology import Topology, caller_waves, component_settings
 from genweave.transport.endpoints import listen, memory_servers
 
 __all__ = ["InProcessDeployment"]
@@ -39,7 +39,9 @@ class InProcessDeployment(Deployment):
 
     async def start(self) -> None:
         if not self.codec:
-            host = Host(self.app, tuple(self.app.components), remote=None)
+            names = tuple(self.app.components)
+            host = Host(self.app, names, None, self.topology.max_message_bytes,
+                        {n: component_settings(self.topology, self.app, n) for n in names})
             self.hosts["main"] = host
             await host.start()
             return

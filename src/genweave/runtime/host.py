@@ -9,14 +9,14 @@ from __future__ import annotations
 import graphlib
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from genweave.application import App
 from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
 from genweave.component import ComponentSpec, spec_of
 from genweave.runtime.refs import ComponentProxy, direct_proxy, remote_proxy
 from genweave.runtime.router import Router
-from genweave.topology import Topology
+from genweave.topology import Topology, component_settings
 from genweave.transport.server import Dispatcher
 
 __all__ = ["Host"]
@@ -35,8 +35,10 @@ class Host:
     """
 
     def __init__(self, app: App, names: tuple[str, ...], remote: ProxyFactory | None,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 settings: Mapping[str, object] | None = None) -> None:
         self.app = app
+        self.settings = settings or {}
         self.max_message_bytes = max_message_bytes
         self.names = names
         self.instances: dict[str, object] = {}
@@ -50,13 +52,17 @@ class Host:
         def remote(target: ComponentSpec, caller: str) -> ComponentProxy:
             return remote_proxy(target, router, topology.group_of(target.name).name, caller)
 
-        return cls(app, topology.group(group).components, remote, topology.max_message_bytes)
+        names = topology.group(group).components
+        settings = {name: component_settings(topology, app, name) for name in names}
+        return cls(app, names, remote, topology.max_message_bytes, settings)
 
     async def start(self) -> None:
         """Instantiate, inject, then run ``on_start`` hooks, dependencies first."""
         specs = {name: self.app.components[name] for name in self.names}
         for name, spec in specs.items():
-            self.instances[name] = spec.cls()
+            instance = self.instances[name] = spec.cls()
+            if spec.config is not None:
+                instance.config = self.settings.get(name) or spec.config()
         for name, spec in specs.items():
             for attr, target_cls in spec.refs.items():
                 setattr(self.instances[name], attr, self.proxy(spec_of(target_cls), caller=name))
