@@ -17,6 +17,7 @@ import msgspec
 import numpy as np
 
 from genweave import App, Ref, call_metadata, component, method
+from genweave.observe.tracecontext import current_trace
 
 
 class QuotaError(Exception):
@@ -106,6 +107,10 @@ class Model:
     async def pid(self) -> int:
         return os.getpid()
 
+    async def trace_id(self) -> str:
+        trace = current_trace.get()
+        return trace.trace_id if trace is not None else ""
+
     async def metadata(self) -> dict[str, str]:
         return dict(call_metadata())
 
@@ -144,6 +149,10 @@ class Front:
 
     async def relay_sleep(self, seconds: float) -> str:
         return await self.model.sleep(seconds)
+
+    async def trace_ids(self) -> list[str]:
+        trace = current_trace.get()
+        return [trace.trace_id if trace is not None else "", await self.model.trace_id()]
 
     async def total(self, values: list[int]) -> int:
         results = await asyncio.gather(*(self.model.add(v, 0) for v in values))

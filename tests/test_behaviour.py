@@ -180,6 +180,23 @@ async def test_metadata_travels_with_the_call(running: Deployment) -> None:
     assert meta["user"] == "u-42"
 
 
+async def test_trace_context_follows_the_call_across_hops(
+    running: Deployment, placement: str
+) -> None:
+    if placement == "inprocess":
+        pytest.skip("direct calls create no spans; trace context travels in RPC envelopes")
+    from genweave.observe.tracecontext import TraceContext, current_trace
+
+    token = current_trace.set(TraceContext.new())
+    try:
+        trace_id = current_trace.get().trace_id  # type: ignore[union-attr]
+        assert await running.get(Front).trace_ids() == [trace_id, trace_id]
+    finally:
+        current_trace.reset(token)
+    fresh = await running.get(Front).trace_ids()
+    assert fresh[0] == fresh[1] != trace_id and len(fresh[0]) == 32
+
+
 async def test_call_errors_are_one_hierarchy(running: Deployment) -> None:
     with pytest.raises(CallError):
         await running.get(Model).fail("value")
