@@ -33,6 +33,7 @@ from __future__ import annotations
 import collections.abc
 import hashlib
 import inspect
+import re
 import sys
 import typing
 from collections.abc import Callable
@@ -52,6 +53,7 @@ __all__ = [
     "ParamSpec",
     "Ref",
     "component",
+    "injected_annotations",
     "method",
     "spec_of",
 ]
@@ -65,6 +67,7 @@ LIFECYCLE_HOOKS: Final = frozenset({"on_start", "on_stop"})
 
 _SPEC_ATTR: Final = "__genweave_component__"
 _OPTIONS_ATTR: Final = "__genweave_method__"
+_INJECTED_NAMES: Final = re.compile(r"\b(?:Ref|Runtime)\b")
 _STREAM_ORIGINS: Final = (
     collections.abc.AsyncIterator,
     collections.abc.AsyncIterable,
@@ -348,7 +351,7 @@ def _result_type(annotation: Any, is_stream_fn: bool, where: str) -> tuple[Any, 
 
 def _resolve_refs(cls: type, component_name: str) -> dict[str, type]:
     refs: dict[str, type] = {}
-    for attr, hint in _ref_annotations(cls, component_name).items():
+    for attr, hint in injected_annotations(cls, component_name).items():
         if typing.get_origin(hint) is Annotated and REF_MARKER in hint.__metadata__:
             target = typing.get_args(hint)[0]
             try:
@@ -362,8 +365,9 @@ def _resolve_refs(cls: type, component_name: str) -> dict[str, type]:
     return refs
 
 
-def _ref_annotations(cls: type, component_name: str) -> dict[str, Any]:
-    """Evaluated annotations of ``cls``; only those that mention ``Ref`` must resolve.
+def injected_annotations(cls: type, component_name: str) -> dict[str, Any]:
+    """Evaluated annotations of ``cls``; only those that mention ``Ref`` or ``Runtime``
+    (what the host injects) must resolve.
 
     Other annotations (``config: Settings`` on a class defined inside a function,
     say) may name types that are not resolvable from the module and are skipped.
@@ -376,7 +380,7 @@ def _ref_annotations(cls: type, component_name: str) -> dict[str, Any]:
     for klass in reversed(cls.__mro__[:-1]):
         module_globals = vars(sys.modules.get(klass.__module__, object))
         for attr, annotation in vars(klass).get("__annotations__", {}).items():
-            if isinstance(annotation, str) and "Ref" not in annotation:
+            if isinstance(annotation, str) and not _INJECTED_NAMES.search(annotation):
                 continue
             try:
                 hints[attr] = typing._eval_type(  # type: ignore[attr-defined]

@@ -21,12 +21,19 @@ from genweave.component import spec_of
 from genweave.deploy.base import Deployment
 from genweave.deploy.control import CONTROL_SOCKET, Control
 from genweave.errors import Unavailable
+from genweave.runtime.introspect import Admin, DeploymentStatus, ReplicaMetrics, Runtime
 from genweave.runtime.membership import Membership
 from genweave.runtime.refs import ComponentProxy, remote_proxy
 from genweave.runtime.router import Router
 from genweave.topology import Topology
 
-__all__ = ["AttachedDeployment", "ControlLink", "attach", "default_rundir"]
+__all__ = [
+    "AttachedDeployment",
+    "ControlLink",
+    "SupervisedRuntime",
+    "attach",
+    "default_rundir",
+]
 
 CONTROL_GROUP: Final = "control"
 
@@ -48,6 +55,8 @@ class ControlLink:
         self.control = cast(Control, remote_proxy(spec_of(Control), self._router, CONTROL_GROUP,
                                                   caller))
         self._follower: asyncio.Task[None] | None = None
+        self.synced = asyncio.Event()
+        """Set once the first membership view has arrived."""
 
     def follow(self, on_lost: Callable[[], None] = lambda: None) -> None:
         """Keep ``membership`` current in the background; call ``on_lost`` if the link drops."""
@@ -56,6 +65,7 @@ class ControlLink:
             try:
                 async for view in self.control.watch(0):
                     self.membership.update(view)
+                    self.synced.set()
             except Exception as exc:
                 logger.warning("lost the supervisor (%s)", exc)
             on_lost()
@@ -68,6 +78,32 @@ class ControlLink:
         await self._router.close()
 
 
+ADMIN_TIMEOUT: Final = 2.0
+SYNC_TIMEOUT: Final = 10.0
+
+
+class SupervisedRuntime(Runtime):
+    """The deployment seen from a process attached to its supervisor."""
+
+    def __init__(self, app: App, topology: Topology, where: str, link: ControlLink,
+                 router: Router) -> None:
+        super().__init__(app, topology, where)
+        self._link = link
+        self._router = router
+        self._metrics = spec_of(Admin).methods["metrics"]
+
+    async def status(self) -> DeploymentStatus:
+        return await self._link.control.status()
+
+    async def metrics(self) -> list[ReplicaMetrics]:
+        addresses = [a for g in self.topology.groups
+                     for a in self._link.membership.endpoints(g.name)]
+        results = await asyncio.gather(*(
+            self._router.call_at(a, self._metrics, self._metrics.args_type(), ADMIN_TIMEOUT)
+            for a in addresses), return_exceptions=True)
+        return [r for r in results if isinstance(r, ReplicaMetrics)]
+
+
 class AttachedDeployment(Deployment):
     """A running deployment seen from outside; ``stop`` only detaches."""
 
@@ -76,9 +112,12 @@ class AttachedDeployment(Deployment):
         self._link = link
         self._router = Router(app.name, "client", link.membership,
                               max_message_bytes=topology.max_message_bytes)
+        self.runtime = SupervisedRuntime(app, topology, "client", link, self._router)
 
     async def start(self) -> None:
         self._link.follow()
+        async with asyncio.timeout(SYNC_TIMEOUT):
+            await self._link.synced.wait()
 
     async def stop(self) -> None:
         await self._router.close()

@@ -12,6 +12,7 @@ from typing import Final, Protocol
 import msgspec
 
 from genweave.component import component
+from genweave.runtime.introspect import DeploymentStatus
 from genweave.runtime.membership import MembershipView
 from genweave.topology import Topology
 
@@ -53,6 +54,7 @@ class ControlState(Protocol):
     def replica_ready(self, group: str, replica: int, address: str, pid: int) -> None: ...
     def replica_draining(self, group: str, replica: int) -> None: ...
     async def next_view(self, after: int) -> MembershipView: ...
+    def status(self) -> DeploymentStatus: ...
 
 
 @component(name="genweave.Control")
@@ -70,6 +72,9 @@ class Control:
 
     async def describe(self) -> DeploymentInfo:
         return self._state.info()
+
+    async def status(self) -> DeploymentStatus:
+        return self._state.status()
 
     async def watch(self, after: int) -> AsyncIterator[MembershipView]:
         """Every membership version above ``after``, as it happens."""

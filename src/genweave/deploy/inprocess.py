@@ -13,6 +13,7 @@ import itertools
 from genweave.application import App
 from genweave.deploy.base import Deployment
 from genweave.runtime.host import Host
+from genweave.runtime.introspect import LocalRuntime
 from genweave.runtime.membership import Membership
 from genweave.runtime.refs import ComponentProxy, direct_proxy, remote_proxy
 from genweave.runtime.router import Router
@@ -36,12 +37,14 @@ class InProcessDeployment(Deployment):
         self._membership = Membership()
         self._routers: list[Router] = []
         self._client: Router | None = None
+        self.runtime = LocalRuntime(app, topology, "local")
 
     async def start(self) -> None:
         if not self.codec:
             names = tuple(self.app.components)
             host = Host(self.app, names, None, self.topology.max_message_bytes,
-                        {n: component_settings(self.topology, self.app, n) for n in names})
+                        {n: component_settings(self.topology, self.app, n) for n in names},
+                        self.runtime)
             self.hosts["main"] = host
             await host.start()
             return
@@ -49,7 +52,7 @@ class InProcessDeployment(Deployment):
         groups: dict[str, list[str]] = {}
         for group in self.topology.groups:
             router = self._router(f"{group.name}/0")
-            host = Host.for_group(self.app, self.topology, group.name, router)
+            host = Host.for_group(self.app, self.topology, group.name, router, self.runtime)
             self.hosts[group.name] = host
             address = f"memory:{prefix}/{group.name}/0"
             groups[group.name] = [address]

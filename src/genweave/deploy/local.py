@@ -40,6 +40,7 @@ from genweave.deploy.control import (
     WorkerSpec,
 )
 from genweave.errors import GenweaveError
+from genweave.runtime.introspect import DeploymentStatus, ReplicaState, ReplicaStatus
 from genweave.runtime.membership import Membership, MembershipView
 from genweave.runtime.refs import ComponentProxy, remote_proxy
 from genweave.runtime.router import DEFAULT_READY_WAIT, Router
@@ -77,6 +78,7 @@ class Replica:
     restarts: int = 0
     logs: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=LOG_TAIL))
     task: asyncio.Task[None] | None = None
+    state: ReplicaState = "starting"
 
     @property
     def name(self) -> str:
@@ -191,17 +193,21 @@ class LocalDeployer(Deployment):
             await pump
             self._unpublish(replica)
             if self._stopping or replica.stopping:
+                replica.state = "stopped"
                 return
             if not replica.ready.is_set():
+                replica.state = "failed"
                 if self._failed is not None and not self._failed.done():
                     self._failed.set_result(replica)
                 return
+            replica.state = "restarting"
             delay = BACKOFF_FIRST if loop.time() - started > STABLE_AFTER else delay
             self.log(f"[supervisor] {replica.name} exited with code {code}; "
                      f"restarting in {delay:.1f}s")
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
             replica.restarts += 1
+            replica.state = "starting"
 
     async def _spawn(self, replica: Replica) -> asyncio.subprocess.Process:
         if self.topology.transport == "tcp":
@@ -237,11 +243,20 @@ class LocalDeployer(Deployment):
         if target.process is None or target.process.pid != pid or target.stopping:
             return  # a late message from a previous incarnation
         target.address = address
+        target.state = "ready"
         target.ready.set()
         self._publish()
 
     def replica_draining(self, group: str, replica: int) -> None:
-        self._unpublish(self.replicas[group][replica])
+        target = self.replicas[group][replica]
+        target.state = "draining"
+        self._unpublish(target)
+
+    def status(self) -> DeploymentStatus:
+        return DeploymentStatus(self.app.name, self.topology.name, [
+            ReplicaStatus(r.group, r.index, r.state, self.pid(r.group, r.index), r.restarts)
+            for r in self._all_replicas()
+        ])
 
     async def next_view(self, after: int) -> MembershipView:
         return await self.membership.next_view(after)

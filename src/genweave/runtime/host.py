@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 
 from genweave.application import App
 from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
-from genweave.component import ComponentSpec, spec_of
+from genweave.component import ComponentSpec, injected_annotations, spec_of
+from genweave.runtime.introspect import Admin, Runtime
 from genweave.runtime.refs import ComponentProxy, direct_proxy, remote_proxy
 from genweave.runtime.router import Router
 from genweave.topology import Topology, component_settings
@@ -36,8 +37,10 @@ class Host:
 
     def __init__(self, app: App, names: tuple[str, ...], remote: ProxyFactory | None,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 settings: Mapping[str, object] | None = None) -> None:
+                 settings: Mapping[str, object] | None = None,
+                 runtime: Runtime | None = None) -> None:
         self.app = app
+        self.runtime = runtime
         self.settings = settings or {}
         self.max_message_bytes = max_message_bytes
         self.names = names
@@ -46,7 +49,8 @@ class Host:
         self._started: list[str] = []
 
     @classmethod
-    def for_group(cls, app: App, topology: Topology, group: str, router: Router) -> Host:
+    def for_group(cls, app: App, topology: Topology, group: str, router: Router,
+                  runtime: Runtime | None = None) -> Host:
         """A host for ``group`` whose other Refs go through ``router``."""
 
         def remote(target: ComponentSpec, caller: str) -> ComponentProxy:
@@ -54,7 +58,7 @@ class Host:
 
         names = topology.group(group).components
         settings = {name: component_settings(topology, app, name) for name in names}
-        return cls(app, names, remote, topology.max_message_bytes, settings)
+        return cls(app, names, remote, topology.max_message_bytes, settings, runtime)
 
     async def start(self) -> None:
         """Instantiate, inject, then run ``on_start`` hooks, dependencies first."""
@@ -66,11 +70,19 @@ class Host:
         for name, spec in specs.items():
             for attr, target_cls in spec.refs.items():
                 setattr(self.instances[name], attr, self.proxy(spec_of(target_cls), caller=name))
+            self._inject_runtime(name, spec)
         for name in self._start_order():
             hook = getattr(self.instances[name], "on_start", None)
             if hook is not None and inspect.iscoroutinefunction(hook):
                 await hook()
             self._started.append(name)
+
+    def _inject_runtime(self, name: str, spec: ComponentSpec) -> None:
+        for attr, hint in injected_annotations(spec.cls, name).items():
+            if isinstance(hint, type) and issubclass(hint, Runtime):
+                if self.runtime is None:
+                    raise LookupError(f"{name}.{attr}: no Runtime is available in this host")
+                setattr(self.instances[name], attr, self.runtime)
 
     def proxy(self, target: ComponentSpec, caller: str) -> ComponentProxy:
         """A Ref to ``target``, direct when it lives in this host."""
@@ -83,9 +95,11 @@ class Host:
 
     def dispatcher(self, where: str) -> Dispatcher:
         """A dispatcher serving this host's components to other processes."""
-        return Dispatcher(self.app.name, where, {
+        served: dict[str, tuple[object, ComponentSpec]] = {
             name: (instance, self.app.components[name]) for name, instance in self.instances.items()
-        }, self.max_message_bytes)
+        }
+        served["genweave.Admin"] = (Admin(where), spec_of(Admin))
+        return Dispatcher(self.app.name, where, served, self.max_message_bytes)
 
     async def stop(self) -> None:
         """Run ``on_stop`` hooks in reverse start order; one failing does not skip the rest."""

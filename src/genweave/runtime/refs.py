@@ -8,6 +8,7 @@ application behaves identically whichever one the topology gives it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,6 +22,7 @@ from genweave.errors import (
     component_error,
     qualified_name,
 )
+from genweave.observe.metrics import REGISTRY
 from genweave.observe.tracecontext import outgoing_traceparent
 from genweave.resilience import effective_timeout
 
@@ -78,20 +80,31 @@ def _raised(spec: MethodSpec, exc: Exception) -> CallError:
 
 def _direct_unary(spec: MethodSpec, bound: Callable[..., Any]) -> Callable[..., Any]:
     method_timeout = spec.options.timeout
+    stats = REGISTRY.method(spec.component, spec.name)
+    clock = time.perf_counter
 
     async def call(*args: Any, **kwargs: Any) -> Any:
         try:
             coro = bound(*args, **kwargs)
         except TypeError as exc:
             raise _bad_arguments(spec, exc) from None
+        ok = False
+        stats.in_flight += 1
+        start = clock()
         try:
             if method_timeout is None:
-                return await coro
-            return await _with_timeout(coro, method_timeout, spec)
+                result = await coro
+            else:
+                result = await _with_timeout(coro, method_timeout, spec)
+            ok = True
+            return result
         except CallError:
             raise
         except Exception as exc:
             raise _raised(spec, exc) from exc
+        finally:
+            stats.in_flight -= 1
+            stats.record(clock() - start, ok)
 
     return _named(call, spec)
 
@@ -115,19 +128,27 @@ async def _with_timeout(coro: Any, seconds: float, spec: MethodSpec) -> Any:
 
 
 def _direct_stream(spec: MethodSpec, bound: Callable[..., Any]) -> Callable[..., Any]:
+    stats = REGISTRY.method(spec.component, spec.name)
+
     async def stream(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         try:
             iterator = bound(*args, **kwargs)
         except TypeError as exc:
             raise _bad_arguments(spec, exc) from None
+        ok = False
+        stats.in_flight += 1
+        start = time.perf_counter()
         try:
             async for item in iterator:
                 yield item
+            ok = True
         except CallError:
             raise
         except Exception as exc:
             raise _raised(spec, exc) from exc
         finally:
+            stats.in_flight -= 1
+            stats.record(time.perf_counter() - start, ok)
             await iterator.aclose()
 
     return _named(stream, spec)

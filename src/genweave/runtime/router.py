@@ -19,6 +19,7 @@ import msgspec
 from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
 from genweave.component import MethodSpec
 from genweave.errors import CallError, DeadlineExceeded, Unavailable
+from genweave.observe.tracecontext import outgoing_traceparent
 from genweave.resilience import RetryPolicy
 from genweave.runtime.membership import Membership
 from genweave.transport.client import ClientConnection
@@ -104,6 +105,13 @@ class Router:
                     raise
                 tried.add(address)
                 await asyncio.sleep(self.retry.delay(attempt))
+
+    async def call_at(self, address: str, spec: MethodSpec, args: msgspec.Struct,
+                      timeout: float | None = None) -> Any:
+        """A call to one specific replica: no balancing, no retry (admin and probes)."""
+        connection = await self._connection(address)
+        return await connection.call(spec, args, {"caller": self.caller}, timeout,
+                                     outgoing_traceparent())
 
     async def _choose(self, group: str, spec: MethodSpec, tried: set[str],
                       timeout: float | None) -> str:

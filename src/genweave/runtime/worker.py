@@ -20,7 +20,7 @@ from typing import Final
 import msgspec
 
 from genweave.application import load_app
-from genweave.deploy.attach import ControlLink
+from genweave.deploy.attach import ControlLink, SupervisedRuntime
 from genweave.deploy.control import WORKER_ENV, WorkerSpec
 from genweave.runtime.host import Host
 from genweave.runtime.router import Router
@@ -51,7 +51,8 @@ class Worker:
         control = link.control
         router = Router(app.name, self.where, link.membership,
                         max_message_bytes=spec.topology.max_message_bytes)
-        host = Host.for_group(app, spec.topology, spec.group, router)
+        runtime = SupervisedRuntime(app, spec.topology, self.where, link, router)
+        host = Host.for_group(app, spec.topology, spec.group, router, runtime)
         await host.start()
         dispatcher = host.dispatcher(self.where)
         server, address = await listen(spec.listen, dispatcher)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Final
 
 import msgspec
@@ -23,6 +24,7 @@ from genweave.errors import (
     error_kind,
     qualified_name,
 )
+from genweave.observe.metrics import REGISTRY, MethodStats
 from genweave.observe.tracecontext import TraceContext, current_trace
 from genweave.transport.compat import interface_info
 from genweave.transport.framing import FramedProtocol
@@ -45,7 +47,7 @@ __all__ = ["Dispatcher", "ServerConnection", "describe_validation_error"]
 
 logger = logging.getLogger("genweave.server")
 
-_Handler = tuple[Callable[..., Any], MethodSpec]
+_Handler = tuple[Callable[..., Any], MethodSpec, MethodStats]
 _DRAINING: Final = "replica is draining and takes no new calls"
 
 
@@ -65,7 +67,7 @@ class Dispatcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._handlers: dict[tuple[str, str], _Handler] = {
-            (name, m.name): (getattr(instance, m.name), m)
+            (name, m.name): (getattr(instance, m.name), m, REGISTRY.method(name, m.name))
             for name, (instance, spec) in components.items()
             for m in spec.methods.values()
         }
@@ -133,13 +135,14 @@ class ServerConnection(FramedProtocol):
                                             method=request.method, where=dispatcher.where))
             return
         try:
-            fn, spec = dispatcher.handler(request.component, request.method)
+            fn, spec, stats = dispatcher.handler(request.component, request.method)
         except NotFound as exc:
             self._fail(request, exc)
             return
         dispatcher.enter()
         runner = self._run_stream if spec.stream else self._run
-        task = asyncio.get_running_loop().create_task(runner(request, fn, spec))
+        task = asyncio.get_running_loop().create_task(
+            _measured(runner(request, fn, spec), stats))
         self._tasks[request.id] = task
         task.add_done_callback(lambda _: self._done(request.id))
 
@@ -168,7 +171,7 @@ class ServerConnection(FramedProtocol):
             context.current_deadline.set(asyncio.get_running_loop().time() + request.timeout)
         return args
 
-    async def _run(self, request: Request, fn: Callable[..., Any], spec: MethodSpec) -> None:
+    async def _run(self, request: Request, fn: Callable[..., Any], spec: MethodSpec) -> bool:
         try:
             args = self._prepare(request, spec)
             async with asyncio.timeout(request.timeout):
@@ -178,13 +181,15 @@ class ServerConnection(FramedProtocol):
             self._fail(request, DeadlineExceeded(
                 f"deadline of {request.timeout:.3g}s exceeded in the callee",
                 component=spec.component, method=spec.name, where=self.dispatcher.where))
+            return False
         except Exception as exc:
             self._fail(request, exc)
-        else:
-            self.send_frame(frame)
+            return False
+        self.send_frame(frame)
+        return True
 
     async def _run_stream(self, request: Request, fn: Callable[..., Any],
-                          spec: MethodSpec) -> None:
+                          spec: MethodSpec) -> bool:
         credit = self._credits[request.id] = _Credit(STREAM_WINDOW)
         try:
             args = self._prepare(request, spec)
@@ -202,8 +207,11 @@ class ServerConnection(FramedProtocol):
             self._fail(request, DeadlineExceeded(
                 f"deadline of {request.timeout:.3g}s exceeded in the callee",
                 component=spec.component, method=spec.name, where=self.dispatcher.where))
+            return False
         except Exception as exc:
             self._fail(request, exc)
+            return False
+        return True
 
     def _encode_result(self, message: Reply | Item, spec: MethodSpec) -> bytes:
         try:
@@ -217,6 +225,18 @@ class ServerConnection(FramedProtocol):
 
     def _fail(self, request: Request, exc: BaseException) -> None:
         self.send(_failure(request, exc, self.dispatcher.where))
+
+
+async def _measured(run: Coroutine[Any, Any, bool], stats: MethodStats) -> None:
+    """Run a request handler, counting it in the method's stats."""
+    stats.in_flight += 1
+    start = time.perf_counter()
+    ok = False
+    try:
+        ok = await run
+    finally:
+        stats.in_flight -= 1
+        stats.record(time.perf_counter() - start, ok)
 
 
 class _Credit:

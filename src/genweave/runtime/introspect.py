@@ -1,0 +1,104 @@
+"""What a component may learn about the deployment it runs in.
+
+A component that declares ``runtime: Runtime`` gets one injected, like a Ref.
+The gateway uses it for ``/readyz``, ``/metrics`` and the console's live view.
+
+Example::
+
+    @component
+    class Dashboard:
+        runtime: Runtime
+
+        async def replicas(self) -> int:
+            return len((await self.runtime.status()).replicas)
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import time
+from typing import Literal
+
+import msgspec
+
+from genweave.application import App
+from genweave.component import component
+from genweave.observe.metrics import REGISTRY, MethodSnapshot
+from genweave.topology import Topology
+
+__all__ = ["Admin", "DeploymentStatus", "LocalRuntime", "ReplicaMetrics", "ReplicaStatus",
+           "Runtime"]
+
+ReplicaState = Literal["starting", "ready", "restarting", "draining", "stopped", "failed"]
+
+
+class ReplicaStatus(msgspec.Struct, frozen=True):
+    group: str
+    index: int
+    state: ReplicaState
+    pid: int | None = None
+    restarts: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.group}/{self.index}"
+
+
+class DeploymentStatus(msgspec.Struct, frozen=True):
+    app: str
+    topology: str
+    replicas: list[ReplicaStatus]
+
+    def ready(self) -> bool:
+        """Every group has at least one ready replica."""
+        groups = {r.group for r in self.replicas}
+        return bool(groups) and all(
+            any(r.state == "ready" for r in self.replicas if r.group == g) for g in groups)
+
+
+class ReplicaMetrics(msgspec.Struct, frozen=True):
+    replica: str
+    pid: int
+    uptime: float
+    methods: list[MethodSnapshot]
+
+
+@component(name="genweave.Admin")
+class Admin:
+    """Served by every replica next to the app's components."""
+
+    def __init__(self, where: str) -> None:
+        self._where = where
+
+    async def metrics(self) -> ReplicaMetrics:
+        return ReplicaMetrics(self._where, os.getpid(), time.time() - REGISTRY.started,
+                              REGISTRY.snapshot())
+
+
+class Runtime(abc.ABC):
+    """The deployment as seen from inside one of its processes."""
+
+    def __init__(self, app: App, topology: Topology, where: str) -> None:
+        self.app = app
+        self.topology = topology
+        self.where = where
+
+    @abc.abstractmethod
+    async def status(self) -> DeploymentStatus:
+        """Every replica and its state."""
+
+    @abc.abstractmethod
+    async def metrics(self) -> list[ReplicaMetrics]:
+        """Call metrics of every ready replica."""
+
+
+class LocalRuntime(Runtime):
+    """All groups in this one process (the ``inprocess`` and ``codec`` placements)."""
+
+    async def status(self) -> DeploymentStatus:
+        return DeploymentStatus(self.app.name, self.topology.name, [
+            ReplicaStatus(g.name, 0, "ready", os.getpid()) for g in self.topology.groups])
+
+    async def metrics(self) -> list[ReplicaMetrics]:
+        return [await Admin(self.where).metrics()]
