@@ -108,7 +108,7 @@ class Model:
         return os.getpid()
 
     async def trace_id(self) -> str:
-        trace = current_trace.get()
+        trace = current_trace()
         return trace.trace_id if trace is not None else ""
 
     async def metadata(self) -> dict[str, str]:
@@ -151,7 +151,7 @@ class Front:
         return await self.model.sleep(seconds)
 
     async def trace_ids(self) -> list[str]:
-        trace = current_trace.get()
+        trace = current_trace()
         return [trace.trace_id if trace is not None else "", await self.model.trace_id()]
 
     async def total(self, values: list[int]) -> int:

@@ -185,14 +185,15 @@ async def test_trace_context_follows_the_call_across_hops(
 ) -> None:
     if placement == "inprocess":
         pytest.skip("direct calls create no spans; trace context travels in RPC envelopes")
-    from genweave.observe.tracecontext import TraceContext, current_trace
+    from genweave.observe.tracecontext import TraceContext, current_traceparent
 
-    token = current_trace.set(TraceContext.new())
+    root = TraceContext.new()
+    token = current_traceparent.set(root.traceparent)
     try:
-        trace_id = current_trace.get().trace_id  # type: ignore[union-attr]
+        trace_id = root.trace_id
         assert await running.get(Front).trace_ids() == [trace_id, trace_id]
     finally:
-        current_trace.reset(token)
+        current_traceparent.reset(token)
     fresh = await running.get(Front).trace_ids()
     assert fresh[0] == fresh[1] != trace_id and len(fresh[0]) == 32
 

@@ -25,8 +25,9 @@ __all__ = ["call_metadata", "current_deadline", "deadline", "remaining", "with_m
 current_deadline: ContextVar[float | None] = ContextVar("genweave_deadline", default=None)
 """Absolute deadline of the current call, on the event loop's clock."""
 
-_EMPTY: Mapping[str, str] = MappingProxyType({})
-_metadata: ContextVar[Mapping[str, str]] = ContextVar("genweave_metadata", default=_EMPTY)
+_NONE: dict[str, str] = {}
+_metadata: ContextVar[dict[str, str]] = ContextVar("genweave_metadata", default=_NONE)
+_caller: ContextVar[str] = ContextVar("genweave_caller", default="")
 
 
 def remaining() -> float | None:
@@ -59,20 +60,30 @@ async def deadline(seconds: float) -> AsyncIterator[None]:
 
 
 def call_metadata() -> Mapping[str, str]:
-    """Metadata of the call being served (caller component, user-supplied keys)."""
+    """Metadata of the call being served: user-supplied keys and ``caller``, the
+    calling component (present when the call arrived over RPC)."""
+    caller = _caller.get()
+    values = _metadata.get()
+    return MappingProxyType({**values, "caller": caller} if caller else values)
+
+
+def outgoing_metadata() -> dict[str, str]:
+    """User metadata to send with a call made now (never mutated: shared, not copied)."""
     return _metadata.get()
 
 
 @contextmanager
 def with_metadata(**values: str) -> Iterator[None]:
     """Attach ``values`` to every call made inside this block, across processes."""
-    token = _metadata.set(MappingProxyType({**_metadata.get(), **values}))
+    token = _metadata.set({**_metadata.get(), **values})
     try:
         yield
     finally:
         _metadata.reset(token)
 
 
-def set_metadata(values: Mapping[str, str]) -> None:
-    """Install the metadata received with an incoming call (runtime use)."""
-    _metadata.set(MappingProxyType(dict(values)))
+def set_incoming(caller: str, values: dict[str, str]) -> None:
+    """Install the caller and metadata received with an RPC (runtime use)."""
+    _caller.set(caller)
+    if values:
+        _metadata.set(values)

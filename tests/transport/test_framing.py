@@ -55,9 +55,22 @@ async def test_any_chunking_yields_the_same_messages(chunk: int) -> None:
     assert protocol.messages == MESSAGES
 
 
+async def test_frames_sent_in_one_loop_turn_go_out_in_one_write() -> None:
+    protocol, transport = connected()
+    protocol.send(Credit(7, 3))
+    protocol.send(End(8))
+    assert transport.written == []
+    await asyncio.sleep(0)
+    (frame,) = transport.written
+    receiver, _ = connected()
+    receiver.data_received(frame)
+    assert receiver.messages == [Credit(7, 3), End(8)]
+
+
 async def test_send_writes_a_decodable_frame() -> None:
     protocol, transport = connected()
     protocol.send(Credit(7, 3))
+    await asyncio.sleep(0)
     (frame,) = transport.written
     assert int.from_bytes(frame[:4], "big") == len(frame) - 4
     assert message_decoder.decode(frame[4:]) == Credit(7, 3)

@@ -165,8 +165,8 @@ def _remote_unary(spec: MethodSpec, router: Router, group: str,
         except TypeError as exc:
             raise _bad_arguments(spec, exc) from None
         timeout = effective_timeout(method_timeout, context.remaining())
-        meta = {"caller": caller, **context.call_metadata()}
-        return await router.call(group, spec, packed, meta, timeout, outgoing_traceparent())
+        return await router.call(group, spec, packed, context.outgoing_metadata(), timeout,
+                                 outgoing_traceparent())
 
     return _named(call, spec)
 
@@ -182,8 +182,8 @@ def _remote_stream(spec: MethodSpec, router: Router, group: str,
         except TypeError as exc:
             raise _bad_arguments(spec, exc) from None
         timeout = effective_timeout(method_timeout, context.remaining())
-        meta = {"caller": caller, **context.call_metadata()}
-        items = router.stream(group, spec, packed, meta, timeout, outgoing_traceparent())
+        items = router.stream(group, spec, packed, context.outgoing_metadata(), timeout,
+                              outgoing_traceparent())
         async with aclosing(items):
             async for item in items:
                 yield item

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any, Final
 
@@ -50,8 +50,23 @@ class Router:
         """Calls this router has routed to each replica and not yet finished."""
 
     async def call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
-                   meta: Mapping[str, str], timeout: float | None, traceparent: str) -> Any:
+                   meta: dict[str, str], timeout: float | None, traceparent: str) -> Any:
         """One unary call to ``group``, retried on another replica where that is safe."""
+        endpoints = self.membership.endpoints(group)
+        if len(endpoints) == 1:
+            # Fast path: one replica, already connected; nothing to balance.
+            connection = self._connections.get(endpoints[0])
+            if connection is not None and connection.is_open:
+                try:
+                    return await connection.call(spec, args, meta, timeout, traceparent)
+                except Unavailable as error:
+                    _name_target(error, spec)
+                    if not self.retry.should_retry(error, 1, spec.options.idempotent):
+                        raise
+        return await self._call(group, spec, args, meta, timeout, traceparent)
+
+    async def _call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
+                    meta: dict[str, str], timeout: float | None, traceparent: str) -> Any:
         loop = asyncio.get_running_loop()
         until = None if timeout is None else loop.time() + timeout
         tried: set[str] = set()
@@ -75,7 +90,7 @@ class Router:
         raise AssertionError("unreachable")
 
     async def stream(self, group: str, spec: MethodSpec, args: msgspec.Struct,
-                     meta: Mapping[str, str], timeout: float | None,
+                     meta: dict[str, str], timeout: float | None,
                      traceparent: str) -> AsyncGenerator[Any, None]:
         """One streaming call; retried only until its first item has arrived."""
         loop = asyncio.get_running_loop()
@@ -110,8 +125,7 @@ class Router:
                       timeout: float | None = None) -> Any:
         """A call to one specific replica: no balancing, no retry (admin and probes)."""
         connection = await self._connection(address)
-        return await connection.call(spec, args, {"caller": self.caller}, timeout,
-                                     outgoing_traceparent())
+        return await connection.call(spec, args, {}, timeout, outgoing_traceparent())
 
     async def _choose(self, group: str, spec: MethodSpec, tried: set[str],
                       timeout: float | None) -> str:

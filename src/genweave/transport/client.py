@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator
 from typing import Any, Final
 
 import msgspec
@@ -145,7 +145,7 @@ class ClientConnection(FramedProtocol):
             where=self.where,
         )
 
-    def _start(self, spec: MethodSpec, args: msgspec.Struct, meta: Mapping[str, str],
+    def _start(self, spec: MethodSpec, args: msgspec.Struct, meta: dict[str, str],
                timeout: float | None, traceparent: str) -> int:
         key = (spec.component, spec.name)
         if key in self._checked:
@@ -162,7 +162,7 @@ class ClientConnection(FramedProtocol):
         call_id = self._next_id
         self._next_id += 1
         request = Request(call_id, spec.component, spec.name, args,  # type: ignore[arg-type]
-                          timeout, traceparent, dict(meta))
+                          timeout, traceparent, self.caller, meta)
         try:
             frame = self.encode(request)
         except ValueError as exc:
@@ -176,7 +176,7 @@ class ClientConnection(FramedProtocol):
         self.send_frame(frame)
         return call_id
 
-    async def call(self, spec: MethodSpec, args: msgspec.Struct, meta: Mapping[str, str],
+    async def call(self, spec: MethodSpec, args: msgspec.Struct, meta: dict[str, str],
                    timeout: float | None, traceparent: str) -> Any:
         """Make one unary call and return its decoded result."""
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
@@ -204,7 +204,7 @@ class ClientConnection(FramedProtocol):
         assert isinstance(reply, Failure)
         raise failure_to_error(reply)
 
-    async def stream(self, spec: MethodSpec, args: msgspec.Struct, meta: Mapping[str, str],
+    async def stream(self, spec: MethodSpec, args: msgspec.Struct, meta: dict[str, str],
                      timeout: float | None, traceparent: str) -> AsyncGenerator[Any, None]:
         """Make one streaming call; items arrive with credit-based backpressure."""
         stream = _Stream()

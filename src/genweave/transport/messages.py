@@ -85,6 +85,7 @@ class Request(_Envelope, tag=2):
     args: msgspec.Raw
     timeout: float | None = None
     traceparent: str = ""
+    caller: str = ""
     meta: dict[str, str] = {}
 
 

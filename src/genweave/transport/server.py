@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -25,7 +26,7 @@ from genweave.errors import (
     qualified_name,
 )
 from genweave.observe.metrics import REGISTRY, MethodStats
-from genweave.observe.tracecontext import TraceContext, current_trace
+from genweave.observe.tracecontext import current_traceparent, is_traceparent
 from genweave.transport.compat import interface_info
 from genweave.transport.framing import FramedProtocol
 from genweave.transport.messages import (
@@ -64,8 +65,7 @@ class Dispatcher:
         self.max_message_bytes = max_message_bytes
         self.draining = False
         self.in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle: asyncio.Future[None] | None = None
         self._handlers: dict[tuple[str, str], _Handler] = {
             (name, m.name): (getattr(instance, m.name), m, REGISTRY.method(name, m.name))
             for name, (instance, spec) in components.items()
@@ -87,19 +87,21 @@ class Dispatcher:
 
     def enter(self) -> None:
         self.in_flight += 1
-        self._idle.clear()
 
     def leave(self) -> None:
         self.in_flight -= 1
-        if self.in_flight == 0:
-            self._idle.set()
+        if self.in_flight == 0 and self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
 
     async def drain(self, grace: float) -> bool:
         """Refuse new calls, then wait up to ``grace`` seconds for calls in flight."""
         self.draining = True
+        if self.in_flight == 0:
+            return True
+        self._idle = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.timeout(grace):
-                await self._idle.wait()
+                await self._idle
         except TimeoutError:
             return False
         return True
@@ -144,9 +146,9 @@ class ServerConnection(FramedProtocol):
         task = asyncio.get_running_loop().create_task(
             _measured(runner(request, fn, spec), stats))
         self._tasks[request.id] = task
-        task.add_done_callback(lambda _: self._done(request.id))
+        task.add_done_callback(functools.partial(self._done, request.id))
 
-    def _done(self, call_id: int) -> None:
+    def _done(self, call_id: int, _: object) -> None:
         self._tasks.pop(call_id, None)
         self._credits.pop(call_id, None)
         self.dispatcher.leave()
@@ -163,10 +165,9 @@ class ServerConnection(FramedProtocol):
         except msgspec.ValidationError as exc:
             raise InvalidArgument(describe_validation_error(str(exc)), component=spec.component,
                                   method=spec.name, where=self.dispatcher.where) from None
-        if request.traceparent:
-            current_trace.set(TraceContext.parse(request.traceparent))
-        if request.meta:
-            context.set_metadata(request.meta)
+        if request.traceparent and is_traceparent(request.traceparent):
+            current_traceparent.set(request.traceparent)
+        context.set_incoming(request.caller, request.meta)
         if request.timeout is not None:
             context.current_deadline.set(asyncio.get_running_loop().time() + request.timeout)
         return args
@@ -174,8 +175,11 @@ class ServerConnection(FramedProtocol):
     async def _run(self, request: Request, fn: Callable[..., Any], spec: MethodSpec) -> bool:
         try:
             args = self._prepare(request, spec)
-            async with asyncio.timeout(request.timeout):
+            if request.timeout is None:
                 result = await fn(*_values(args))
+            else:
+                async with asyncio.timeout(request.timeout):
+                    result = await fn(*_values(args))
             frame = self._encode_result(Reply(request.id, result), spec)
         except TimeoutError:
             self._fail(request, DeadlineExceeded(
@@ -258,8 +262,7 @@ class _Credit:
         self._available -= 1
 
 
-def _values(args: msgspec.Struct) -> tuple[Any, ...]:
-    return tuple(getattr(args, f) for f in args.__struct_fields__)
+_values = msgspec.structs.astuple
 
 
 def _failure(request: Request, exc: BaseException, where: str) -> Failure:

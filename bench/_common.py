@@ -1,0 +1,174 @@
+"""Helpers shared by the benchmarks in ``bench/``: timing loops, statistics, reports.
+
+Every bench measures with the same harness so that its numbers and those of the
+floor it is compared against carry the same measuring overhead: a per-call
+``perf_counter_ns`` pair, and throughput from the wall time of the whole run.
+Results are medians over repeats, because the benches share a small, busy
+machine and a single run says little.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import numpy as np
+
+from genweave.runtime.worker import loop_factory
+
+__all__ = [
+    "RESULTS_DIR",
+    "Run",
+    "concurrent",
+    "environment",
+    "markdown_table",
+    "median_summary",
+    "run_on_uvloop",
+    "save_results",
+    "sequential",
+]
+
+RESULTS_DIR: Final = Path(__file__).resolve().parent / "results"
+NS_PER_US: Final = 1_000
+NS_PER_S: Final = 1_000_000_000
+
+T = TypeVar("T")
+Call = Callable[[Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One measured run: every call's latency and the wall time of the whole run."""
+
+    latencies_ns: Sequence[int]
+    elapsed_ns: int
+
+    def summary(self) -> dict[str, float]:
+        """p50 and p99 latency in microseconds, and calls per second."""
+        lat = np.asarray(self.latencies_ns, dtype=np.float64) / NS_PER_US
+        p50, p99 = np.percentile(lat, [50, 99])
+        return {
+            "p50_us": round(float(p50), 3),
+            "p99_us": round(float(p99), 3),
+            "calls_per_s": round(len(lat) * NS_PER_S / self.elapsed_ns, 1),
+            "mean_us": round(self.elapsed_ns / len(lat) / NS_PER_US, 4),
+        }
+
+
+async def sequential(call: Call, payload: Any, n: int) -> Run:
+    """``n`` calls, one at a time: the latency a single caller sees."""
+    clock = time.perf_counter_ns
+    latencies: list[int] = []
+    append = latencies.append
+    gc.collect()
+    start = clock()
+    for _ in range(n):
+        t0 = clock()
+        await call(payload)
+        append(clock() - t0)
+    return Run(latencies, clock() - start)
+
+
+async def concurrent(call: Call, payload: Any, n: int, in_flight: int) -> Run:
+    """``n`` calls from ``in_flight`` tasks at once: the throughput of a busy caller."""
+    clock = time.perf_counter_ns
+    latencies: list[int] = []
+    append = latencies.append
+
+    async def caller(count: int) -> None:
+        for _ in range(count):
+            t0 = clock()
+            await call(payload)
+            append(clock() - t0)
+
+    share, extra = divmod(n, in_flight)
+    gc.collect()
+    start = clock()
+    await asyncio.gather(*(caller(share + (i < extra)) for i in range(in_flight)))
+    return Run(latencies, clock() - start)
+
+
+def median_summary(runs: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """The median of each statistic across repeats (robust to a noisy neighbour)."""
+    runs = list(runs)
+    return {key: round(statistics.median(r[key] for r in runs), 4) for key in runs[0]}
+
+
+def run_on_uvloop(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on the event loop genweave's workers use (uvloop where installed)."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(main)
+
+
+def environment(**extra: Any) -> dict[str, Any]:
+    """What a reader needs to compare two result files: machine, versions, date, load."""
+    import msgspec
+
+    import genweave
+
+    try:
+        import uvloop
+
+        uvloop_version = uvloop.__version__
+    except ImportError:
+        uvloop_version = None
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "genweave": genweave.__version__,
+        "msgspec": msgspec.__version__,
+        "uvloop": uvloop_version,
+        **extra,
+    }
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A GitHub-flavoured Markdown table; numbers right-aligned."""
+    rows = [[_cell(v) for v in row] for row in rows]
+    numeric = [all(_is_number(row[i]) for row in rows) for i in range(len(headers))]
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---:" if num else "---" for num in numeric) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}" if value < 10 else \
+            f"{value:.1f}"
+    return str(value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", "").rstrip("x"))
+    except ValueError:
+        return False
+    return True
+
+
+def save_results(out_dir: Path, name: str, data: Mapping[str, Any], markdown: str) -> list[Path]:
+    """Write ``NAME.json`` (raw numbers) and ``NAME.md`` (the table) under ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / f"{name}.json", out_dir / f"{name}.md"
+    json_path.write_text(json.dumps(data, indent=2) + "\n")
+    md_path.write_text(markdown.rstrip() + "\n")
+    return [json_path, md_path]

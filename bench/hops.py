@@ -1,0 +1,259 @@
+"""What one call hop costs, from a plain ``await`` to an RPC between processes.
+
+Cases, each one at a time and with 64 calls in flight, all on uvloop:
+
+1. ``await obj.echo(x)`` on a plain object: the in-process baseline;
+2. the same through an in-process ``Ref`` (a direct proxy, ``monolith``);
+3. a genweave RPC to a worker process over a Unix socket (``microservices``);
+4. the same over TCP;
+5. the floors: a raw length-prefixed msgpack echo over asyncio streams between
+   two processes, over a Unix socket and over TCP (see ``_floor.py``).
+
+The goals are relative to the floor measured in the same run, because this
+machine is small and shared, and absolute microseconds would mostly measure
+the neighbours.  Cases are interleaved within each repeat for the same reason:
+a burst of outside load then hits every case, not one.
+
+Run::
+
+    .venv/bin/python bench/hops.py            # about a minute; writes bench/results/hops.*
+    .venv/bin/python bench/hops.py --quick    # smoke run; saves only with --out
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+from _common import (
+    RESULTS_DIR,
+    Run,
+    concurrent,
+    environment,
+    markdown_table,
+    median_summary,
+    run_on_uvloop,
+    save_results,
+    sequential,
+)
+from _floor import FloorClient, floor_server
+from hops_app import Echo, PlainEcho, app
+
+import genweave
+from genweave.topology import preset
+
+APP_PATH: Final = "hops_app:app"
+"""Importable in workers: a script's directory is on ``sys.path``, which the supervisor
+hands to every worker as ``PYTHONPATH``."""
+PAYLOAD: Final = "Summarise this paragraph, please"
+"""32 bytes: about the size of a short prompt or an id-carrying argument."""
+IN_FLIGHT: Final = 64
+SEQ: Final = "sequential"
+PAR: Final = f"in_flight_{IN_FLIGHT}"
+
+MAX_REF_OVERHEAD_US: Final = 2.0
+MAX_P50_RATIO: Final = 1.5
+MIN_THROUGHPUT_RATIO: Final = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How many calls to make; in-process calls are cheap, so they get many more."""
+
+    name: str
+    repeats: int
+    local_calls: int
+    remote_sequential: int
+    remote_in_flight: int
+    warmup: int
+
+
+FULL: Final = Sizes("full", repeats=5, local_calls=100_000, remote_sequential=5_000,
+                    remote_in_flight=50_000, warmup=1_000)
+QUICK: Final = Sizes("quick", repeats=2, local_calls=500, remote_sequential=200,
+                     remote_in_flight=640, warmup=50)
+
+Measure = Callable[[int], Awaitable[Run]]
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    key: str
+    label: str
+    transport: str
+    local: bool
+    probe: Callable[[Any], Awaitable[Any]]
+    one_at_a_time: Measure
+    in_flight: Measure
+
+
+def _call_case(key: str, label: str, transport: str, local: bool,
+               call: Callable[[Any], Awaitable[Any]]) -> Case:
+    return Case(key, label, transport, local, call,
+                functools.partial(sequential, call, PAYLOAD),
+                functools.partial(concurrent, call, PAYLOAD, in_flight=IN_FLIGHT))
+
+
+def _floor_case(key: str, transport: str, client: FloorClient) -> Case:
+    return Case(key, "floor: raw msgpack echo", transport, False, client.call,
+                functools.partial(sequential, client.call, PAYLOAD),
+                functools.partial(client.pipelined, PAYLOAD, window=IN_FLIGHT))
+
+
+def _quiet(line: str) -> None:
+    """Worker logs would interleave with the table; the bench only needs the numbers."""
+
+
+async def _open_cases(stack: contextlib.AsyncExitStack) -> list[Case]:
+    """Start every deployment and floor server at once, so repeats can interleave them."""
+    rundir = stack.enter_context(tempfile.TemporaryDirectory(prefix="genweave-hops-"))
+    mono = await stack.enter_async_context(genweave.deploy(app, "monolith",
+                                                           placement="inprocess"))
+    unix = await stack.enter_async_context(genweave.deploy(APP_PATH, "microservices",
+                                                           placement="process", log=_quiet))
+    tcp_topology = msgspec.structs.replace(preset("microservices", app), transport="tcp")
+    tcp = await stack.enter_async_context(genweave.deploy(APP_PATH, tcp_topology,
+                                                          placement="process", log=_quiet))
+    floors = {}
+    for transport, address in (("unix", f"unix:{rundir}/floor.sock"), ("tcp", "tcp:127.0.0.1:0")):
+        bound = await stack.enter_async_context(floor_server(address))
+        floors[transport] = client = await FloorClient.connect(bound)
+        stack.push_async_callback(client.close)
+    return [
+        _call_case("plain", "plain await", "-", True, PlainEcho().echo),
+        _call_case("inprocess_ref", "in-process Ref", "-", True, mono.get(Echo).echo),
+        _call_case("unix", "genweave RPC", "unix", False, unix.get(Echo).echo),
+        _floor_case("unix_floor", "unix", floors["unix"]),
+        _call_case("tcp", "genweave RPC", "tcp", False, tcp.get(Echo).echo),
+        _floor_case("tcp_floor", "tcp", floors["tcp"]),
+    ]
+
+
+async def _warm_up(case: Case, sizes: Sizes) -> None:
+    """Open connections, fill caches and check the echo before anything is timed."""
+    reply = await case.probe(PAYLOAD)
+    if reply != PAYLOAD:
+        raise AssertionError(f"{case.key}: echoed {reply!r}, expected {PAYLOAD!r}")
+    await case.one_at_a_time(sizes.warmup)
+    await case.in_flight(max(sizes.warmup, IN_FLIGHT * 4))
+
+
+async def measure(sizes: Sizes) -> dict[str, Any]:
+    """Run every case ``sizes.repeats`` times, interleaved; return the raw report."""
+    loop = type(asyncio.get_running_loop())
+    async with contextlib.AsyncExitStack() as stack:
+        cases = await _open_cases(stack)
+        for case in cases:
+            await _warm_up(case, sizes)
+        runs: dict[str, dict[str, list[dict[str, float]]]] = {
+            c.key: {SEQ: [], PAR: []} for c in cases
+        }
+        for repeat in range(sizes.repeats):
+            print(f"repeat {repeat + 1}/{sizes.repeats}", file=sys.stderr, flush=True)
+            for case in cases:
+                seq_n = sizes.local_calls if case.local else sizes.remote_sequential
+                par_n = sizes.local_calls if case.local else sizes.remote_in_flight
+                runs[case.key][SEQ].append((await case.one_at_a_time(seq_n)).summary())
+                runs[case.key][PAR].append((await case.in_flight(par_n)).summary())
+    return {
+        "bench": "hops",
+        "environment": environment(
+            loop=f"{loop.__module__}.{loop.__qualname__}", repeats=sizes.repeats,
+            calls={"local": sizes.local_calls, "remote_sequential": sizes.remote_sequential,
+                   "remote_in_flight": sizes.remote_in_flight, "warmup": sizes.warmup},
+            in_flight=IN_FLIGHT, payload_bytes=len(PAYLOAD.encode()),
+            sizes=sizes.name,
+        ),
+        "cases": {
+            c.key: {"label": c.label, "transport": c.transport,
+                    **{mode: {"median": median_summary(r), "repeats": r}
+                       for mode, r in runs[c.key].items()}}
+            for c in cases
+        },
+    }
+
+
+def goals(cases: dict[str, Any]) -> list[dict[str, Any]]:
+    """The targets from the transport issue, each checked against this run's numbers."""
+    def stat(key: str, mode: str, name: str) -> float:
+        return float(cases[key][mode]["median"][name])
+
+    overhead = stat("inprocess_ref", SEQ, "mean_us") - stat("plain", SEQ, "mean_us")
+    rows = [_goal("in-process Ref overhead per call (µs, mean, sequential)", overhead,
+                  f"< {MAX_REF_OVERHEAD_US:g}", overhead < MAX_REF_OVERHEAD_US)]
+    for transport in ("unix", "tcp"):
+        floor = f"{transport}_floor"
+        ratio = stat(transport, SEQ, "p50_us") / stat(floor, SEQ, "p50_us")
+        rows.append(_goal(f"{transport}: sequential p50 / floor p50", ratio,
+                          f"<= {MAX_P50_RATIO:g}x", ratio <= MAX_P50_RATIO))
+    for transport in ("unix", "tcp"):
+        floor = f"{transport}_floor"
+        ratio = stat(transport, PAR, "calls_per_s") / stat(floor, PAR, "calls_per_s")
+        rows.append(_goal(f"{transport}: calls/s with {IN_FLIGHT} in flight / floor's", ratio,
+                          f">= {MIN_THROUGHPUT_RATIO:g}x", ratio >= MIN_THROUGHPUT_RATIO))
+    return rows
+
+
+def _goal(name: str, measured: float, target: str, met: bool) -> dict[str, Any]:
+    return {"goal": name, "measured": round(measured, 3), "target": target, "met": met}
+
+
+def render(report: dict[str, Any]) -> str:
+    """The Markdown printed to stdout and saved as ``hops.md``."""
+    env, cases = report["environment"], report["cases"]
+    rows = []
+    for c in cases.values():
+        seq, par = c[SEQ]["median"], c[PAR]["median"]
+        rows.append([c["label"], c["transport"], seq["p50_us"], seq["p99_us"],
+                     seq["calls_per_s"], par["p50_us"], par["p99_us"], par["calls_per_s"]])
+    headers = ["case", "transport", "p50 µs", "p99 µs", "calls/s",
+               f"p50 µs ({IN_FLIGHT})", f"p99 µs ({IN_FLIGHT})", f"calls/s ({IN_FLIGHT})"]
+    goal_rows = [[g["goal"], g["measured"], g["target"], "yes" if g["met"] else "**no**"]
+                 for g in report["goals"]]
+    return "\n".join([
+        "# hops: the cost of one call",
+        "",
+        f"{env['date']}, Python {env['python']}, {env['cpu_count']} CPUs, {env['loop']}, "
+        f"load {env['load_average'][0]}; median of {env['repeats']} repeats; "
+        f"payload {env['payload_bytes']}-byte str echoed back.",
+        "",
+        markdown_table(headers, rows),
+        "",
+        markdown_table(["goal", "measured", "target", "met"], goal_rows),
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a few hundred calls per case: a smoke run, not a measurement")
+    parser.add_argument("--repeats", type=int, help="override the number of repeats")
+    parser.add_argument("--out", type=Path,
+                        help=f"directory for hops.json and hops.md (default {RESULTS_DIR}; "
+                             "--quick saves nothing unless --out is given)")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    if args.repeats:
+        sizes = dataclasses.replace(sizes, repeats=args.repeats)
+    report = run_on_uvloop(measure(sizes))
+    report["goals"] = goals(report["cases"])
+    markdown = render(report)
+    print(markdown)
+    out = args.out or (None if args.quick else RESULTS_DIR)
+    if out is not None:
+        save_results(out, "hops", report, markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
