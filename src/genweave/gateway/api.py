@@ -1,0 +1,296 @@
+"""Routes with validated bodies, keys, limits, metrics and an OpenAPI document.
+
+Starlette does the HTTP plumbing; this module adds what every endpoint needs
+the same way, so handlers only map a validated request to component calls.
+
+Example::
+
+    api = Api("my app", keys=KeyRing([]))
+
+    @api.post("/v1/echo", body=EchoRequest, response=EchoResponse)
+    async def echo(call: ApiCall, body: EchoRequest) -> EchoResponse:
+        return EchoResponse(text=body.text)
+
+    app = api.asgi()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Final
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from genweave.context import deadline
+from genweave.errors import CallError
+from genweave.gateway.auth import KeyRing
+from genweave.gateway.errors import (
+    APIError,
+    _ErrorEnvelope,
+    error_response,
+    from_call_error,
+    from_validation_error,
+)
+from genweave.observe.metrics import REGISTRY
+
+__all__ = ["Api", "ApiCall", "sse"]
+
+logger = logging.getLogger("genweave.gateway")
+
+JSON: Final = "application/json"
+DEFAULT_MAX_BODY: Final = 4 * 1024 * 1024
+GATEWAY_COMPONENT: Final = "Gateway"
+
+
+@dataclass(slots=True)
+class ApiCall:
+    """What a handler knows about the request besides its body."""
+
+    request: Request
+    key: str
+    id: str
+    timeout: float
+
+
+Handler = Callable[[ApiCall, Any], Awaitable[Any]]
+
+
+@dataclass
+class _RouteSpec:
+    method: str
+    path: str
+    handler: Handler
+    body: type | None
+    response: type | None
+    stream: type | None
+    summary: str
+    auth: bool
+    tags: list[str] = field(default_factory=list)
+
+
+class Api:
+    """A set of routes served with the same keys, limits and error handling."""
+
+    def __init__(self, title: str, *, keys: KeyRing, version: str = "1",
+                 max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = 120.0) -> None:
+        self.title = title
+        self.version = version
+        self.keys = keys
+        self.max_body_bytes = max_body_bytes
+        self.timeout = timeout
+        self._routes: list[_RouteSpec] = []
+        self._extra: list[Route] = []
+
+    def post(self, path: str, *, body: type, response: type | None = None,
+             stream: type | None = None, summary: str = "",
+             auth: bool = True) -> Callable[[Handler], Handler]:
+        return self._add("POST", path, body, response, stream, summary, auth)
+
+    def get(self, path: str, *, response: type | None = None, summary: str = "",
+            auth: bool = True) -> Callable[[Handler], Handler]:
+        return self._add("GET", path, None, response, None, summary, auth)
+
+    def mount(self, route: Route) -> None:
+        """Add a plain Starlette route (static files, pages) outside the API."""
+        self._extra.append(route)
+
+    def _add(self, method: str, path: str, body: type | None, response: type | None,
+             stream: type | None, summary: str, auth: bool) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self._routes.append(_RouteSpec(method, path, handler, body, response, stream,
+                                           summary or (handler.__doc__ or "").strip(), auth))
+            return handler
+
+        return register
+
+    def asgi(self) -> Starlette:
+        routes = [Route(r.path, self._endpoint(r), methods=[r.method]) for r in self._routes]
+        routes.append(Route("/openapi.json", self._openapi_endpoint, methods=["GET"]))
+        return Starlette(routes=routes + self._extra,
+                         exception_handlers={HTTPException: _http_exception})
+
+    def _endpoint(self, spec: _RouteSpec) -> Callable[[Request], Awaitable[Response]]:
+        stats = REGISTRY.method(GATEWAY_COMPONENT, f"{spec.method} {spec.path}")
+        decoder: msgspec.json.Decoder[Any] | None = (
+            msgspec.json.Decoder(spec.body) if spec.body is not None else None)
+
+        async def endpoint(request: Request) -> Response:
+            start = time.perf_counter()
+            stats.in_flight += 1
+            response = await self._handle(spec, decoder, request)
+            stats.in_flight -= 1
+            stats.record(time.perf_counter() - start, response.status_code < 500)
+            return response
+
+        return endpoint
+
+    async def _handle(self, spec: _RouteSpec, decoder: msgspec.json.Decoder[Any] | None,
+                      request: Request) -> Response:
+        try:
+            key = self.keys.authenticate(request.headers.get("authorization")) \
+                if spec.auth else "-"
+            body = None
+            if decoder is not None:
+                body = _decode(decoder, await self._read_body(request))
+            call = ApiCall(request, key, secrets.token_hex(12), self.timeout)
+            if spec.stream is not None:
+                result = await spec.handler(call, body)
+            else:
+                async with deadline(self.timeout):
+                    result = await spec.handler(call, body)
+        except APIError as error:
+            return error_response(error)
+        except CallError as error:
+            api_error = from_call_error(error)
+            log = logger.error if api_error.status >= HTTPStatus.INTERNAL_SERVER_ERROR \
+                else logger.info
+            log("%s %s: %s", spec.method, spec.path, error)
+            return error_response(api_error)
+        except Exception:
+            logger.exception("%s %s failed", spec.method, spec.path)
+            return error_response(APIError(HTTPStatus.INTERNAL_SERVER_ERROR,
+                                           "internal error; it is logged on the server",
+                                           code="internal_error"))
+        if isinstance(result, Response):
+            return result
+        return Response(msgspec.json.encode(result), media_type=JSON)
+
+    async def _read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise _too_large(self.max_body_bytes)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _too_large(self.max_body_bytes)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _openapi_endpoint(self, request: Request) -> Response:
+        return Response(msgspec.json.encode(self.openapi()), media_type=JSON)
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of every route, from the same Structs that validate."""
+        types = [t for r in self._routes for t in (r.body, r.response, r.stream) if t]
+        schemas, components = msgspec.json.schema_components(
+            [*types, _ErrorEnvelope], ref_template="#/components/schemas/{name}")
+        by_type = dict(zip([*types, _ErrorEnvelope], schemas, strict=True))
+        paths: dict[str, dict[str, Any]] = {}
+        error = {"description": "error", "content": {JSON: {"schema": by_type[_ErrorEnvelope]}}}
+        for r in self._routes:
+            operation: dict[str, Any] = {
+                "summary": r.summary.splitlines()[0] if r.summary else r.path,
+                "operationId": f"{r.method.lower()}{r.path.replace('/', '_')}",
+                "responses": {"200": _ok(r, by_type), "4XX": error, "5XX": error},
+            }
+            if r.body is not None:
+                operation["requestBody"] = {"required": True,
+                                            "content": {JSON: {"schema": by_type[r.body]}}}
+            if r.auth and not self.keys.open:
+                operation["security"] = [{"bearer": []}]
+            paths.setdefault(r.path, {})[r.method.lower()] = operation
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": self.title, "version": self.version},
+            "paths": paths,
+            "components": {"schemas": components,
+                           "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        }
+
+
+def _ok(route: _RouteSpec, by_type: dict[type, Any]) -> dict[str, Any]:
+    content: dict[str, Any] = {}
+    if route.response is not None:
+        content[JSON] = {"schema": by_type[route.response]}
+    if route.stream is not None:
+        content["text/event-stream"] = {"schema": {"type": "string"}}
+    return {"description": "success", **({"content": content} if content else {})}
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise from_validation_error(str(exc)) from None
+    except msgspec.DecodeError:
+        raise APIError(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.",
+                       code="invalid_json") from None
+
+
+def _too_large(limit: int) -> APIError:
+    return APIError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    f"The request body is larger than the {limit}-byte limit.",
+                    code="request_too_large")
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    status = HTTPStatus(exc.status_code)
+    message = (f"Unknown path {request.url.path}" if status == HTTPStatus.NOT_FOUND
+               else f"{status.phrase}: {exc.detail}")
+    return error_response(APIError(status, message))
+
+
+DONE: Final = b"data: [DONE]\n\n"
+
+
+async def sse(events: AsyncIterator[bytes], timeout: float) -> StreamingResponse:
+    """Server-sent events, one JSON document each, ending with ``data: [DONE]``.
+
+    The first event is awaited before the response starts, so a failure to
+    start (an unavailable component, say) is a proper HTTP status.  An error
+    after that is sent as a final ``{"error": ...}`` event, as OpenAI does.
+    ``timeout`` bounds the whole stream; it is applied to each wait for an
+    event, never across a ``yield``.  When the client disconnects, Starlette
+    cancels the iteration, and the cancellation reaches the component behind it.
+    """
+    loop = asyncio.get_running_loop()
+    until = loop.time() + timeout
+    async with deadline(timeout):
+        try:
+            first = await anext(events)
+        except StopAsyncIteration:
+            first = None
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            if first is not None:
+                yield b"data: " + first + b"\n\n"
+                while True:
+                    try:
+                        async with asyncio.timeout_at(until):
+                            event = await anext(events)
+                    except StopAsyncIteration:
+                        break
+                    yield b"data: " + event + b"\n\n"
+        except TimeoutError:
+            yield b"data: " + APIError(HTTPStatus.GATEWAY_TIMEOUT, "The stream did not finish "
+                                       f"within {timeout:g}s.", code="timeout").body() + b"\n\n"
+        except CallError as error:
+            yield b"data: " + from_call_error(error).body() + b"\n\n"
+        except APIError as error:
+            yield b"data: " + error.body() + b"\n\n"
+        finally:
+            await _close(events)
+        yield DONE
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
+
+
+async def _close(events: AsyncIterator[bytes]) -> None:
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()

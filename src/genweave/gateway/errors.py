@@ -1,0 +1,107 @@
+"""Errors in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``.
+
+Every failure an HTTP client can cause or see maps to one status here; nothing
+reaches the client as a traceback.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Final
+
+import msgspec
+from starlette.responses import Response
+
+from genweave.errors import (
+    CallError,
+    ComponentError,
+    DeadlineExceeded,
+    InvalidArgument,
+    MessageTooLarge,
+    NotFound,
+    Unavailable,
+)
+
+__all__ = ["APIError", "error_response", "from_call_error", "from_validation_error"]
+
+_TYPES: Final = {
+    HTTPStatus.BAD_REQUEST: "invalid_request_error",
+    HTTPStatus.UNAUTHORIZED: "authentication_error",
+    HTTPStatus.NOT_FOUND: "not_found_error",
+    HTTPStatus.METHOD_NOT_ALLOWED: "invalid_request_error",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "invalid_request_error",
+    HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "invalid_request_error",
+    HTTPStatus.TOO_MANY_REQUESTS: "rate_limit_error",
+    HTTPStatus.SERVICE_UNAVAILABLE: "service_unavailable_error",
+    HTTPStatus.GATEWAY_TIMEOUT: "timeout_error",
+}
+
+
+class _ErrorBody(msgspec.Struct, omit_defaults=False):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class _ErrorEnvelope(msgspec.Struct):
+    error: _ErrorBody
+
+
+class APIError(Exception):
+    """An error answered to the client as-is, in OpenAI's shape."""
+
+    def __init__(self, status: HTTPStatus, message: str, *, param: str | None = None,
+                 code: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+    def body(self) -> bytes:
+        kind = _TYPES.get(self.status, "server_error")
+        return msgspec.json.encode(_ErrorEnvelope(_ErrorBody(self.message, kind, self.param,
+                                                             self.code)))
+
+
+def error_response(error: APIError) -> Response:
+    return Response(error.body(), status_code=error.status, headers=error.headers,
+                    media_type="application/json")
+
+
+def from_validation_error(message: str) -> APIError:
+    """``Expected `int`, got `str` - at `$.max_tokens``` -> 400 naming ``max_tokens``."""
+    reason, sep, path = message.partition(" - at `$")
+    param = path.rstrip("`").lstrip(".") or None if sep else None
+    if param is None and reason.startswith("Object missing required field `"):
+        param = reason.split("`")[1]
+    return APIError(HTTPStatus.BAD_REQUEST, reason if sep else message, param=param,
+                    code="invalid_value")
+
+
+def from_call_error(error: CallError) -> APIError:
+    """The HTTP face of a failed component call."""
+    component = error.component or "a component"
+    if isinstance(error, Unavailable):
+        return APIError(HTTPStatus.SERVICE_UNAVAILABLE,
+                        f"{component} is unavailable: {error.message}", code="unavailable")
+    if isinstance(error, DeadlineExceeded):
+        return APIError(HTTPStatus.GATEWAY_TIMEOUT,
+                        f"{component} did not answer in time: {error.message}", code="timeout")
+    if isinstance(error, InvalidArgument):
+        return APIError(HTTPStatus.BAD_REQUEST, error.message, code="invalid_value")
+    if isinstance(error, MessageTooLarge):
+        return APIError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, error.message, code="too_large")
+    if isinstance(error, NotFound):
+        return APIError(HTTPStatus.NOT_FOUND, error.message, code="not_found")
+    if isinstance(error, ComponentError) and error.remote_type in _CLIENT_ERRORS:
+        return APIError(HTTPStatus.BAD_REQUEST, error.message, code="invalid_value")
+    return APIError(HTTPStatus.INTERNAL_SERVER_ERROR,
+                    f"{error.target or component} failed; the error is logged on the server",
+                    code="internal_error")
+
+
+_CLIENT_ERRORS: Final = frozenset({"builtins.ValueError"})
+"""Exception types a component raises for bad input: reported as 400, message kept."""

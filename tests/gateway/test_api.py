@@ -1,0 +1,127 @@
+"""The route layer: validation, size limits, errors in OpenAI's shape, OpenAPI, SSE."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import msgspec
+import pytest
+
+from genweave.errors import ComponentError, DeadlineExceeded, Unavailable
+from genweave.gateway.api import Api, ApiCall, sse
+from genweave.gateway.auth import ApiKey, KeyRing
+
+
+class EchoRequest(msgspec.Struct):
+    text: str
+    times: int = 1
+
+
+class EchoResponse(msgspec.Struct):
+    text: str
+
+
+def make_api() -> Api:
+    api = Api("test", keys=KeyRing([ApiKey(name="t", key="sk-t")]), max_body_bytes=1024,
+              timeout=0.5)
+
+    @api.post("/echo", body=EchoRequest, response=EchoResponse)
+    async def echo(call: ApiCall, body: EchoRequest) -> EchoResponse:
+        if body.text == "down":
+            raise Unavailable("no ready replica", component="Model", method="run")
+        if body.text == "slow":
+            await asyncio.sleep(5)
+        if body.text == "late":
+            raise DeadlineExceeded("too slow", component="Model", method="run")
+        if body.text == "bug":
+            raise ComponentError("boom", component="Model", method="run",
+                                 remote_type="builtins.RuntimeError")
+        if body.text == "crash":
+            raise RuntimeError("unexpected")
+        return EchoResponse(body.text * body.times)
+
+    @api.post("/stream", body=EchoRequest, stream=EchoResponse)
+    async def stream(call: ApiCall, body: EchoRequest) -> object:
+        async def events() -> AsyncIterator[bytes]:
+            for i in range(body.times):
+                if body.text == "break" and i == 1:
+                    raise Unavailable("gone", component="Model", method="run")
+                yield msgspec.json.encode(EchoResponse(f"{body.text}{i}"))
+
+        return await sse(events(), call.timeout)
+
+    return api
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=make_api().asgi())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                 headers={"Authorization": "Bearer sk-t"}) as c:
+        yield c
+
+
+async def test_a_valid_request(client: httpx.AsyncClient) -> None:
+    response = await client.post("/echo", json={"text": "ab", "times": 2})
+    assert response.status_code == 200 and response.json() == {"text": "abab"}
+
+
+@pytest.mark.parametrize(("kwargs", "status", "param", "fragment"), [
+    ({"content": b"{not json"}, 400, None, "not valid JSON"),
+    ({"json": {"times": 2}}, 400, "text", "missing required field"),
+    ({"json": {"text": "a", "times": "2"}}, 400, "times", "Expected `int`, got `str`"),
+    ({"content": b"x" * 2048}, 413, None, "larger than the 1024-byte limit"),
+    ({"json": {"text": "down"}}, 503, None, "Model is unavailable"),
+    ({"json": {"text": "slow"}}, 504, None, "did not answer in time"),
+    ({"json": {"text": "late"}}, 504, None, "Model did not answer in time"),
+    ({"json": {"text": "bug"}}, 500, None, "Model.run failed"),
+    ({"json": {"text": "crash"}}, 500, None, "internal error"),
+])
+async def test_errors_have_openai_shape_and_status(
+    client: httpx.AsyncClient, kwargs: dict[str, object], status: int, param: str | None,
+    fragment: str,
+) -> None:
+    response = await client.post("/echo", **kwargs)  # type: ignore[arg-type]
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["param"] == param and fragment in error["message"]
+    assert "Traceback" not in response.text
+
+
+async def test_unknown_paths_and_methods(client: httpx.AsyncClient) -> None:
+    missing = await client.get("/nope")
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
+    wrong = await client.get("/echo")
+    assert wrong.status_code == 405 and "error" in wrong.json()
+
+
+async def test_auth_is_checked_before_the_body(client: httpx.AsyncClient) -> None:
+    response = await client.post("/echo", content=b"{bad", headers={"Authorization": "x"})
+    assert response.status_code == 401
+
+
+async def test_sse_stream_ends_with_done_and_reports_late_errors(
+    client: httpx.AsyncClient,
+) -> None:
+    ok = await client.post("/stream", json={"text": "t", "times": 3})
+    assert ok.headers["content-type"].startswith("text/event-stream")
+    assert ok.text.split("\n\n")[:-1] == [
+        'data: {"text":"t0"}', 'data: {"text":"t1"}', 'data: {"text":"t2"}', "data: [DONE]"]
+    broken = await client.post("/stream", json={"text": "break", "times": 3})
+    events = broken.text.split("\n\n")
+    assert events[0] == 'data: {"text":"break0"}'
+    assert '"type":"service_unavailable_error"' in events[1] and events[2] == "data: [DONE]"
+
+
+async def test_openapi_document_describes_every_route(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    assert document["openapi"] == "3.1.0"
+    echo = document["paths"]["/echo"]["post"]
+    assert echo["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/EchoRequest"}
+    assert "text/event-stream" in document["paths"]["/stream"]["post"]["responses"]["200"][
+        "content"]
+    assert document["components"]["schemas"]["EchoRequest"]["required"] == ["text"]
