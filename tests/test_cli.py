@@ -69,6 +69,15 @@ async def test_run_serves_until_sigterm_and_call_attaches(tmp_path: Path) -> Non
     assert bad.returncode == 1
     assert "InvalidArgument: Model.add: parameter 'a': expected `int`, got `str`" in bad.stderr
 
+    status = await asyncio.to_thread(genweave, "status", "--rundir", str(tmp_path),
+                                     "--interval", "0.2")
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert lines[0] == "app 'sample', topology 'microservices': ready"
+    assert any(line.split()[:3] == ["model", "model/0", "ready"] for line in lines)
+    add = next(line for line in lines if line.startswith("Model.add "))
+    assert add.split()[-2:] == ["1", "0"]  # one call (from --call), no errors
+
     runner.signals.put_nowait(signal.SIGTERM)
     assert await asyncio.wait_for(task, 30) == 0
     assert not list(tmp_path.glob("*.sock"))

@@ -14,6 +14,8 @@ from genweave.deploy.attach import attach, default_rundir
 from genweave.deploy.serve import Runner, invoke
 from genweave.errors import GenweaveError
 from genweave.runtime.worker import loop_factory
+from genweave.status import render_status
+from genweave.terminal_chat import chat
 from genweave.topology import PRESETS, Topology, resolve_topology
 
 __all__ = ["main"]
@@ -39,6 +41,23 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--app", help="name of the running app (as in App('name', ...))")
     where.add_argument("--rundir", type=Path, help="rundir of the running app")
 
+    status = commands.add_parser("status", help="print a running app's groups, replicas, "
+                                 "health and traffic")
+    where = status.add_mutually_exclusive_group(required=True)
+    where.add_argument("--app", help="name of the running app")
+    where.add_argument("--rundir", type=Path, help="rundir of the running app")
+    status.add_argument("--interval", type=float, default=1.0,
+                        help="seconds over which request rates are measured")
+
+    chat = commands.add_parser("chat", help="ask the app a question through its gateway")
+    chat.add_argument("question")
+    chat.add_argument("--url", default=os.environ.get("GENWEAVE_URL", "http://127.0.0.1:8000"))
+    chat.add_argument("--key", default=os.environ.get("GENWEAVE_API_KEY"),
+                      help="API key (default: $GENWEAVE_API_KEY)")
+    chat.add_argument("--model", default="genweave-assistant")
+    chat.add_argument("--no-retrieval", action="store_true", help="answer without documents")
+    chat.add_argument("--max-tokens", type=int, default=200)
+
     topology = commands.add_parser("topology", help="validate a topology and print its groups")
     topology.add_argument("app", help="MODULE:APP")
     _topology_flags(topology)
@@ -62,8 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return runner.run(_run(args))
             if args.command == "call":
                 return runner.run(_call(args))
+            if args.command == "status":
+                return runner.run(_status(args))
+            if args.command == "chat":
+                return runner.run(chat(args.question, url=args.url, key=args.key,
+                                       model=args.model, retrieval=not args.no_retrieval,
+                                       max_tokens=args.max_tokens))
             return _topology(args)
-    except (GenweaveError, ValueError) as exc:
+    except (GenweaveError, ValueError, ConnectionError) as exc:
         print(f"genweave: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 
@@ -86,6 +111,15 @@ async def _call(args: argparse.Namespace) -> int:
     running = await attach(rundir)
     try:
         await invoke(running, f"{args.target} {args.args}", print)
+    finally:
+        await running.stop()
+    return 0
+
+
+async def _status(args: argparse.Namespace) -> int:
+    running = await attach(args.rundir or default_rundir(args.app))
+    try:
+        await render_status(running, running.runtime, args.interval)
     finally:
         await running.stop()
     return 0
