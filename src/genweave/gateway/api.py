@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from genweave._aio import closing_stream
 from genweave.context import deadline
 from genweave.errors import CallError
 from genweave.gateway.auth import KeyRing
@@ -265,32 +266,26 @@ async def sse(events: AsyncIterator[bytes], timeout: float) -> StreamingResponse
             first = None
 
     async def body() -> AsyncIterator[bytes]:
-        try:
-            if first is not None:
-                yield b"data: " + first + b"\n\n"
-                while True:
-                    try:
-                        async with asyncio.timeout_at(until):
-                            event = await anext(events)
-                    except StopAsyncIteration:
-                        break
-                    yield b"data: " + event + b"\n\n"
-        except TimeoutError:
-            yield b"data: " + APIError(HTTPStatus.GATEWAY_TIMEOUT, "The stream did not finish "
-                                       f"within {timeout:g}s.", code="timeout").body() + b"\n\n"
-        except CallError as error:
-            yield b"data: " + from_call_error(error).body() + b"\n\n"
-        except APIError as error:
-            yield b"data: " + error.body() + b"\n\n"
-        finally:
-            await _close(events)
+        async with closing_stream(events):
+            try:
+                if first is not None:
+                    yield b"data: " + first + b"\n\n"
+                    while True:
+                        try:
+                            async with asyncio.timeout_at(until):
+                                event = await anext(events)
+                        except StopAsyncIteration:
+                            break
+                        yield b"data: " + event + b"\n\n"
+            except TimeoutError:
+                yield b"data: " + APIError(
+                    HTTPStatus.GATEWAY_TIMEOUT, f"The stream did not finish within {timeout:g}s.",
+                    code="timeout").body() + b"\n\n"
+            except CallError as error:
+                yield b"data: " + from_call_error(error).body() + b"\n\n"
+            except APIError as error:
+                yield b"data: " + error.body() + b"\n\n"
         yield DONE
 
     return StreamingResponse(body(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
-
-
-async def _close(events: AsyncIterator[bytes]) -> None:
-    aclose = getattr(events, "aclose", None)
-    if aclose is not None:
-        await aclose()

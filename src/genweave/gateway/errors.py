@@ -98,10 +98,16 @@ def from_call_error(error: CallError) -> APIError:
         return APIError(HTTPStatus.NOT_FOUND, error.message, code="not_found")
     if isinstance(error, ComponentError) and error.remote_type in _CLIENT_ERRORS:
         return APIError(HTTPStatus.BAD_REQUEST, error.message, code="invalid_value")
+    if isinstance(error, ComponentError) and error.remote_type.endswith(_OVERLOADED):
+        return APIError(HTTPStatus.SERVICE_UNAVAILABLE,
+                        f"{component} is overloaded: {error.message}", code="overloaded",
+                        headers={"Retry-After": "1"})
     return APIError(HTTPStatus.INTERNAL_SERVER_ERROR,
                     f"{error.target or component} failed; the error is logged on the server",
                     code="internal_error")
 
 
 _CLIENT_ERRORS: Final = frozenset({"builtins.ValueError"})
+_OVERLOADED: Final = "Overloaded"
+"""Suffix of the exception types components raise when their queues are full."""
 """Exception types a component raises for bad input: reported as 400, message kept."""
