@@ -10,7 +10,7 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +80,14 @@ class Runner:
 
     def __init__(self, app: App, topology: Topology, import_path: str,
                  rundir: Path | None = None, call: str | None = None,
-                 out: Callable[[str], None] = print) -> None:
+                 out: Callable[[str], None] = print,
+                 on_ready: Callable[[LocalDeployer], Coroutine[Any, Any, None]] | None = None,
+                 ) -> None:
         self.rundir = rundir or default_rundir(app.name)
         self.deployer = LocalDeployer(app, topology, import_path=import_path, rundir=self.rundir)
         self.call = call
         self.out = out
+        self.on_ready = on_ready
         self.signals: asyncio.Queue[signal.Signals] = asyncio.Queue()
         self.should_exit = False
 
@@ -100,12 +103,20 @@ class Runner:
                 await invoke(self.deployer, self.call, self.out)
             except Exception as exc:
                 self.out(f"call failed: {type(exc).__name__}: {exc}")
+        if self.on_ready is not None:
+            ready = asyncio.create_task(self.on_ready(self.deployer))
+            ready.add_done_callback(self._report)
         self.out("serving; press Ctrl-C to stop")
         while not self.should_exit:
             sig = await self.signals.get()
             getattr(self, f"handle_{sig.name.lower()}")()
         await self.deployer.stop()
         return 0
+
+    def _report(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            self.out(f"startup task failed: {type(error).__name__}: {error}")
 
     def handle_sigint(self) -> None:
         self.out("stopping: finishing calls in flight (Ctrl-C again does not hurry it)")
