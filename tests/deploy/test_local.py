@@ -172,3 +172,21 @@ async def test_tcp_transport() -> None:
         assert all(a.startswith("tcp:127.0.0.1:") for a in d.membership.snapshot().groups["model"])
         assert await d.get(Front).total([1, 2, 3]) == 6
         assert [w async for w in d.get(Front).shout("over tcp")] == ["OVER", "TCP"]
+
+
+@pytest.mark.parametrize("placement", ["codec", pytest.param("process",
+                                                              marks=pytest.mark.process)])
+async def test_a_stopped_group_fails_fast_and_comes_back(placement: str) -> None:
+    from genweave import Unavailable
+
+    options = {"log": lambda line: None} if placement == "process" else {}
+    async with deployment("sample_app:app", "microservices", placement, **options) as d:
+        front = d.get(Front)
+        await d.stop_group("model")  # type: ignore[attr-defined]
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(Unavailable, match="group 'model' is stopped"):
+            await front.relay_fail("none")
+        assert loop.time() - start < 1.0
+        await d.start_group("model")  # type: ignore[attr-defined]
+        assert await front.relay_fail("none") == "no failure"

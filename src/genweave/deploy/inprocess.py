@@ -14,7 +14,7 @@ from genweave.application import App
 from genweave.deploy.base import Deployment
 from genweave.runtime.host import Host
 from genweave.runtime.introspect import LocalRuntime
-from genweave.runtime.membership import Membership
+from genweave.runtime.membership import Membership, MembershipView
 from genweave.runtime.refs import ComponentProxy, direct_proxy, remote_proxy
 from genweave.runtime.router import Router
 from genweave.topology import Topology, caller_waves, component_settings
@@ -37,6 +37,7 @@ class InProcessDeployment(Deployment):
         self._membership = Membership()
         self._routers: list[Router] = []
         self._client: Router | None = None
+        self._down: set[str] = set()
         self.runtime = LocalRuntime(app, topology, "local")
 
     async def start(self) -> None:
@@ -64,6 +65,35 @@ class InProcessDeployment(Deployment):
             host = self.hosts[name]
             await host.start()
             await listen(f"memory:{prefix}/{name}/0", host.dispatcher(f"{name}/0"))
+
+    async def stop_group(self, group: str) -> None:
+        """Take ``group`` off the network: calls to it now fail as ``Unavailable``."""
+        self._check_codec()
+        views = self._membership.snapshot()
+        self._down.add(group)
+        self._membership.update(MembershipView(views.version + 1, {
+            g: a for g, a in views.groups.items() if g not in self._down}, sorted(self._down)))
+        for address in self._addresses:
+            if f"/{group}/" in address:
+                memory_servers.pop(address.partition(":")[2], None)
+        for router in self._routers:
+            await router.close()
+
+    async def start_group(self, group: str) -> None:
+        """Bring a group taken down by ``stop_group`` back."""
+        self._check_codec()
+        self._down.discard(group)
+        address = next(a for a in self._addresses if f"/{group}/" in a)
+        await listen(address, self.hosts[group].dispatcher(f"{group}/0"))
+        views = self._membership.snapshot()
+        self._membership.update(MembershipView(views.version + 1, {**views.groups,
+                                                                  group: [address]},
+                                               sorted(self._down)))
+
+    def _check_codec(self) -> None:
+        if not self.codec:
+            raise ValueError("groups can be stopped only in the codec placement: "
+                             "with placement='inprocess' every call is direct")
 
     def _router(self, caller: str) -> Router:
         router = Router(self.app.name, caller, self._membership,

@@ -180,6 +180,23 @@ class LocalDeployer(Deployment):
         if replica.task is not None:
             await replica.task
 
+    async def stop_group(self, group: str) -> None:
+        """Stop every replica of ``group`` gracefully and keep it down (fault drills)."""
+        await asyncio.gather(*(self._stop_replica(r) for r in self.replicas[group]))
+
+    async def start_group(self, group: str) -> None:
+        """Bring a stopped group back and wait until its replicas are ready."""
+        for replica in self.replicas[group]:
+            if replica.task is not None and not replica.task.done():
+                continue
+            replica.stopping = False
+            replica.state = "starting"
+            replica.ready = asyncio.Event()
+            replica.task = asyncio.create_task(self._supervise(replica))
+        self._publish()
+        async with asyncio.timeout(self.start_timeout):
+            await asyncio.gather(*(r.ready.wait() for r in self.replicas[group]))
+
     # -- supervision ---------------------------------------------------------------
 
     async def _supervise(self, replica: Replica) -> None:
@@ -271,7 +288,9 @@ class LocalDeployer(Deployment):
             name: [r.address for r in replicas if r.address is not None]
             for name, replicas in self.replicas.items()
         }
-        self.membership.update(MembershipView(self.membership.version + 1, groups))
+        down = sorted(name for name, replicas in self.replicas.items()
+                      if all(r.stopping for r in replicas))
+        self.membership.update(MembershipView(self.membership.version + 1, groups, down))
 
     # -- client side -------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ class MembershipView(msgspec.Struct, frozen=True):
 
     version: int
     groups: dict[str, list[str]]
+    down: list[str] = []
+    """Groups stopped on purpose: calls to them fail at once instead of waiting."""
 
 
 class Membership:
@@ -25,6 +27,7 @@ class Membership:
         self._groups: dict[str, tuple[str, ...]] = {
             g: tuple(a) for g, a in (groups or {}).items()
         }
+        self.down: frozenset[str] = frozenset()
         self._changed = asyncio.Event()
 
     def endpoints(self, group: str) -> tuple[str, ...]:
@@ -35,6 +38,7 @@ class Membership:
             return
         self.version = view.version
         self._groups = {g: tuple(a) for g, a in view.groups.items()}
+        self.down = frozenset(view.down)
         self._changed.set()
         self._changed = asyncio.Event()
 
@@ -45,7 +49,8 @@ class Membership:
         return self.snapshot()
 
     def snapshot(self) -> MembershipView:
-        return MembershipView(self.version, {g: list(a) for g, a in self._groups.items()})
+        return MembershipView(self.version, {g: list(a) for g, a in self._groups.items()},
+                              sorted(self.down))
 
     async def wait_for(self, group: str, timeout: float) -> tuple[str, ...]:
         """The group's endpoints, waiting up to ``timeout`` seconds for one to appear."""

@@ -130,6 +130,9 @@ class Router:
     async def _choose(self, group: str, spec: MethodSpec, tried: set[str],
                       timeout: float | None) -> str:
         endpoints = self.membership.endpoints(group)
+        if not endpoints and group in self.membership.down:
+            raise Unavailable(f"group '{group}' is stopped", component=spec.component,
+                              method=spec.name)
         if not endpoints:
             wait = self.ready_wait if timeout is None else min(timeout, self.ready_wait)
             endpoints = await self.membership.wait_for(group, wait)
