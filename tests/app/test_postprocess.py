@@ -14,15 +14,15 @@ PASSAGES = [
 ]
 
 
-def test_marked_and_overlapping_passages_are_cited_in_order() -> None:
-    citations = cite("Generators use yield statements in generator functions [3].", PASSAGES, 5)
+def test_marked_passages_are_cited_in_order() -> None:
+    citations = cite("Generators [3] use yield statements [1], not [9].", PASSAGES, 5)
     assert [c.index for c in citations] == [1, 3]
     first = citations[0]
     assert (first.document, first.title, first.chunk) == ("topic:yield", "The yield statement", 0)
     assert "[EMAIL]" in first.snippet and "ana@" not in first.snippet
 
 
-def test_an_answer_sharing_nothing_cites_what_it_was_given() -> None:
+def test_without_markers_the_best_passages_are_cited() -> None:
     assert [c.index for c in cite("Zzz.", PASSAGES, 2)] == [1, 2]
     assert cite("anything", [], 5) == []
 
@@ -30,4 +30,4 @@ def test_an_answer_sharing_nothing_cites_what_it_was_given() -> None:
 async def test_component_methods() -> None:
     post = PostProcessor()
     assert await post.redact("ip 10.1.2.3") == "ip [IP]"
-    assert len(await post.cite("iterates over elements of a sequence", PASSAGES)) == 1
+    assert len(await post.cite("iterates over elements of a sequence", PASSAGES)) == 3

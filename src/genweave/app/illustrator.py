@@ -13,6 +13,7 @@ from genweave.component import component, method
 
 __all__ = ["Illustrator", "IllustratorSettings"]
 
+MODEL_ID: Final = "genweave-digits"
 MIN_SIZE: Final = 8
 MAX_SIZE: Final = 1024
 
@@ -43,5 +44,6 @@ class Illustrator:
         origin = "from the prompt" if drawing.digit_from_prompt else "chosen by the seed"
         return Image(drawing.png, prompt, chosen, f"digit {drawing.digit} ({origin})")
 
-    async def models(self) -> list[str]:
-        return [f"genweave-digits ({self.config.backend})"]
+    @method(idempotent=True)
+    async def model_id(self) -> str:
+        return MODEL_ID

@@ -28,6 +28,7 @@ _PATTERNS: Final = {
 PII_KINDS: Final = tuple(_PATTERNS)
 _LONGEST_MATCH: Final = 64
 """No PII form above is longer; a stream holds back at most this many characters."""
+_TRAILING_NUMBER: Final = re.compile(r"[\d+(][\d .()+-]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +82,12 @@ def _replace(text: str, matches: list[PiiMatch]) -> str:
 
 
 class StreamRedactor:
-    """Redacts text that arrives in pieces, emitting what is already safe.
+    """Redacts text that arrives in pieces, releasing it word by word.
 
-    Everything but the last ``_LONGEST_MATCH`` characters is released, except
-    that the cut moves back to the start of any match it would split: a match
-    that starts before the cut is then complete in the buffer, since no match is
-    longer than that.  ``flush`` releases the rest.
+    No PII form contains whitespace except numbers written in groups (phones,
+    cards), so text is released up to the last whitespace, held back to the
+    start of any trailing run of digits and separators, and never split inside
+    a match.  ``flush`` releases the rest.
     """
 
     def __init__(self) -> None:
@@ -94,14 +95,20 @@ class StreamRedactor:
 
     def feed(self, piece: str) -> str:
         self._pending += piece
-        cut = len(self._pending) - _LONGEST_MATCH
+        pending = self._pending
+        cut = max(pending.rfind(" "), pending.rfind("\n"), pending.rfind("\t")) + 1
+        number = _TRAILING_NUMBER.search(pending, 0, cut)
+        if number is not None:
+            cut = number.start()
+        if len(pending) - cut > _LONGEST_MATCH:  # no whitespace for long: keep a bound
+            cut = len(pending) - _LONGEST_MATCH
         if cut <= 0:
             return ""
-        matches = find_pii(self._pending)
+        matches = find_pii(pending)
         for match in matches:
             if match.start < cut < match.end:
                 cut = match.start
-        ready, self._pending = self._pending[:cut], self._pending[cut:]
+        ready, self._pending = pending[:cut], pending[cut:]
         return _replace(ready, [m for m in matches if m.end <= cut])
 
     def flush(self) -> str:

@@ -13,22 +13,17 @@ __all__ = ["PostProcessor", "cite"]
 
 SNIPPET_CHARS: Final = 240
 _MARKER = re.compile(r"\[(\d{1,2})\]")
-_WORD = re.compile(r"[a-z][a-z0-9_]{3,}")
 
 
 def cite(answer: str, passages: list[Passage], limit: int) -> list[Citation]:
     """Citations for the passages the answer relies on, numbered as given to the model.
 
-    A passage counts when the answer names it with ``[n]`` or shares distinctive
-    words with it; if nothing qualifies the best-scoring passages are cited, since
-    they are what the answer was generated from.
+    When the answer marks sources with ``[n]``, those are cited, in order;
+    otherwise every passage it was given is, best match first: they are what
+    the answer was generated from.
     """
-    marked = {int(n) for n in _MARKER.findall(answer)}
-    answer_words = set(_WORD.findall(answer.lower()))
-    chosen = [
-        i for i, passage in enumerate(passages, start=1)
-        if i in marked or len(answer_words & set(_WORD.findall(passage.text.lower()))) >= 2
-    ] or list(range(1, len(passages) + 1))
+    marked = sorted({int(n) for n in _MARKER.findall(answer)} & set(range(1, len(passages) + 1)))
+    chosen = marked or sorted(range(1, len(passages) + 1), key=lambda i: -passages[i - 1].score)
     return [_citation(i, passages[i - 1]) for i in chosen[:limit]]
 
 

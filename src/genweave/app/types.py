@@ -9,13 +9,18 @@ from __future__ import annotations
 from typing import Literal
 
 import msgspec
+import numpy as np
 
 __all__ = [
     "ChatEvent",
     "ChatMessage",
     "ChatRequest",
     "Citation",
+    "DocumentIn",
+    "Embeddings",
     "Image",
+    "JobState",
+    "JobStatus",
     "ModerationResult",
     "Passage",
     "Usage",
@@ -79,6 +84,42 @@ class Image(msgspec.Struct, frozen=True):
     prompt: str
     seed: int
     detail: str = ""
+
+
+class Embeddings(msgspec.Struct, frozen=True):
+    """Unit-length vectors, one row per input text."""
+
+    vectors: np.ndarray
+    tokens: int
+    model: str
+
+
+MediaType = Literal["text/plain", "text/markdown", "text/html"]
+
+
+class DocumentIn(msgspec.Struct, frozen=True):
+    """A document to ingest; ``id`` defaults to one derived from title and text."""
+
+    title: str
+    text: str
+    media_type: MediaType = "text/plain"
+    id: str = ""
+    source: str = ""
+
+
+JobState = Literal["queued", "running", "done", "failed"]
+
+
+class JobStatus(msgspec.Struct, frozen=True):
+    """A durable job's progress; ``done``/``total`` count its steps (chunks)."""
+
+    id: str
+    kind: str
+    state: JobState
+    done: int = 0
+    total: int = 0
+    message: str = ""
+    error: str = ""
 
 
 class ModerationResult(msgspec.Struct, frozen=True):

@@ -96,6 +96,8 @@ def from_call_error(error: CallError) -> APIError:
         return APIError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, error.message, code="too_large")
     if isinstance(error, NotFound):
         return APIError(HTTPStatus.NOT_FOUND, error.message, code="not_found")
+    if isinstance(error, ComponentError) and error.remote_type in _MISSING:
+        return APIError(HTTPStatus.NOT_FOUND, error.message, code="not_found")
     if isinstance(error, ComponentError) and error.remote_type in _CLIENT_ERRORS:
         return APIError(HTTPStatus.BAD_REQUEST, error.message, code="invalid_value")
     if isinstance(error, ComponentError) and error.remote_type.endswith(_OVERLOADED):
@@ -108,6 +110,8 @@ def from_call_error(error: CallError) -> APIError:
 
 
 _CLIENT_ERRORS: Final = frozenset({"builtins.ValueError"})
+_MISSING: Final = frozenset({"builtins.LookupError", "builtins.KeyError"})
+"""Exception types a component raises for something that does not exist: 404."""
 _OVERLOADED: Final = "Overloaded"
 """Suffix of the exception types components raise when their queues are full."""
 """Exception types a component raises for bad input: reported as 400, message kept."""

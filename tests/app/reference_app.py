@@ -1,0 +1,22 @@
+"""The reference app deployed for tests: a private data directory, a free port, no corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from genweave.app import app
+from genweave.topology import Topology, resolve_topology
+
+
+def app_topology(preset: str, data_dir: Path, **gateway: Any) -> Topology:
+    """``preset`` with settings that keep a test hermetic and quick."""
+    store = {"data_dir": str(data_dir)}
+    settings = {
+        "Gateway": {"port": 0, **gateway},
+        "Ingestor": {**store, "ingest_corpus_on_start": False},
+        "Retriever": store,
+    }
+    return msgspec.structs.replace(resolve_topology(preset, app), settings=settings)
