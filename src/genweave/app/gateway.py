@@ -11,6 +11,7 @@ one hop away.  Settings come from ``[components.Gateway]``::
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections.abc import AsyncIterator
@@ -47,6 +48,9 @@ __all__ = ["Gateway", "GatewaySettings"]
 CONSOLE_DIR: Final = Path(__file__).resolve().parent.parent / "gateway" / "console"
 CHAT_MODEL: Final = "genweave-assistant"
 MODERATION_MODEL: Final = "genweave-moderation"
+FAMILIES: Final = ("chat", "completions", "embeddings", "images", "moderations")
+MODEL_ID_TTL: Final = 30.0
+"""Seconds a component's model id is reused (a rollout may change it)."""
 
 
 class GatewaySettings(msgspec.Struct, frozen=True):
@@ -113,6 +117,7 @@ class Gateway:
 
     async def on_start(self) -> None:
         self._previous: Totals | None = None
+        self._model_cache: dict[str, tuple[str, float]] = {}
         api = Api("genweave reference app", keys=KeyRing(self.config.api_keys),
                   max_body_bytes=self.config.max_body_bytes, timeout=self.config.request_timeout)
         self._routes(api)
@@ -151,31 +156,37 @@ class Gateway:
             api.mount(Route("/", self._console, methods=["GET"]))
             api.mount(Route("/console/{name}", self._console_file, methods=["GET"]))
 
-    async def _model_ids(self) -> dict[str, str]:
-        """Model id -> endpoint family, as listed by /v1/models."""
-        return {
-            CHAT_MODEL: "chat",
-            await self.generator.model_id(): "completions",
-            await self.embedder.model_id(): "embeddings",
-            await self.illustrator.model_id(): "images",
-            MODERATION_MODEL: "moderations",
-        }
+    async def _model_id(self, family: str) -> str:
+        """The model id behind an endpoint family, asked of its component and cached.
 
-    async def _check_model(self, model: str | None, family: str) -> str:
-        ids = await self._model_ids()
-        if model is None:
-            return next(m for m, f in ids.items() if f == family)
-        if ids.get(model) != family:
-            known = ", ".join(m for m, f in ids.items() if f == family)
-            raise APIError(HTTPStatus.NOT_FOUND, f"The model `{model}` does not exist or "
-                           f"does not serve this endpoint; use {known}.", param="model",
-                           code="model_not_found")
+        Only the component that serves the family is asked, so one unavailable
+        component never fails the others' endpoints.
+        """
+        cached = self._model_cache.get(family)
+        if cached is not None and time.monotonic() - cached[1] < MODEL_ID_TTL:
+            return cached[0]
+        ask = {"chat": None, "moderations": None, "completions": self.generator.model_id,
+               "embeddings": self.embedder.model_id, "images": self.illustrator.model_id}[family]
+        fixed = {"chat": CHAT_MODEL, "moderations": MODERATION_MODEL}
+        model = fixed[family] if ask is None else await ask()
+        self._model_cache[family] = (model, time.monotonic())
         return model
 
+    async def _check_model(self, model: str | None, family: str) -> str:
+        served = await self._model_id(family)
+        if model is not None and model != served:
+            raise APIError(HTTPStatus.NOT_FOUND, f"The model `{model}` does not exist or "
+                           f"does not serve this endpoint; use {served}.", param="model",
+                           code="model_not_found")
+        return served
+
     async def _models(self, call: ApiCall, body: None) -> oa.ModelList:
+        """Every model whose component answers; an unavailable one is left out."""
         created = int(time.time())
+        ids = await asyncio.gather(*(self._model_id(f) for f in FAMILIES),
+                                   return_exceptions=True)
         return oa.ModelList(data=[oa.Model(id=m, created=created)
-                                  for m in await self._model_ids()])
+                                  for m in ids if isinstance(m, str)])
 
     async def _chat(self, call: ApiCall, body: oa.ChatCompletionRequest) -> Any:
         model = await self._check_model(body.model, "chat")

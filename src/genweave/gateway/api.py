@@ -145,11 +145,9 @@ class Api:
             if decoder is not None:
                 body = _decode(decoder, await self._read_body(request))
             call = ApiCall(request, key, secrets.token_hex(12), self.timeout)
-            if spec.stream is not None:
+            # For a stream this bounds the start (up to its first event); sse() bounds the rest.
+            async with deadline(self.timeout):
                 result = await spec.handler(call, body)
-            else:
-                async with deadline(self.timeout):
-                    result = await spec.handler(call, body)
         except APIError as error:
             return error_response(error)
         except CallError as error:

@@ -6,6 +6,7 @@
 const CHAT_MODEL = "genweave-assistant";
 const STATUS_EVERY_MS = 1000;
 const JOB_EVERY_MS = 500;
+const JOB_MAX_MISSES = 20; // about ten seconds without an answer
 const KEY_STORAGE = "genweave.apiKey";
 const FINISHED = new Set(["done", "failed"]);
 const HEALTH = {
@@ -75,7 +76,14 @@ async function* sseData(response) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {
-    const { value, done } = await reader.read();
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      throw new ApiError(`The stream broke off (${error.message}).`);
+    }
+    const { value, done } = chunk;
     if (done) break;
     buffer += value.replace(/\r\n?/g, "\n");
     let end;
@@ -125,23 +133,31 @@ function setupKey() {
 
 const chat = { history: [], controller: null };
 
+// Keeps the newest text in view without scrolling the page itself.
+function scrollChat() {
+  const log = $("chat-log");
+  log.scrollTop = log.scrollHeight;
+}
+
+let messageCount = 0;
+
 function addMessage(role, text) {
   $("chat-empty")?.remove();
+  messageCount += 1;
   const body = el("div", { className: "message-text", text });
   const node = el("article", {
-    className: `message ${role}`, "data-testid": `${role}-message`,
+    id: `message-${messageCount}`, className: `message ${role}`, "data-testid": `${role}-message`,
     "aria-label": role === "user" ? "You" : "Assistant",
   }, el("div", { className: "message-role", text: role === "user" ? "You" : "Assistant" }), body);
   $("chat-log").append(node);
-  node.scrollIntoView({ block: "end" });
+  scrollChat();
   return node;
 }
 
 function renderCitations(node, citations) {
-  node.querySelector(".citations")?.remove();
+  node.querySelector(".sources")?.remove();
   if (!citations.length) return;
-  const list = el("ol", { className: "citations", "data-testid": "citations",
-    "aria-label": "Sources" });
+  const list = el("ol", { className: "citations", "aria-labelledby": `${node.id}-sources` });
   for (const c of citations) {
     const score = typeof c.score === "number" ? ` · score ${c.score.toFixed(2)}` : "";
     list.append(el("li", { "data-index": c.index, "data-testid": "citation" },
@@ -152,7 +168,8 @@ function renderCitations(node, citations) {
           text: `${c.document} · chunk ${c.chunk}${score}` }),
         c.snippet ? el("div", { className: "cite-snippet", text: c.snippet }) : null)));
   }
-  node.append(el("div", { className: "sources-label", text: "Sources" }), list);
+  node.append(el("section", { className: "sources", "data-testid": "citations" },
+    el("div", { className: "sources-label", id: `${node.id}-sources`, text: "Sources" }), list));
 }
 
 function addNotice(node, kind, text) {
@@ -180,6 +197,7 @@ function applyChunk(node, chunk, meta) {
       + (extra.blocked.length ? `: ${extra.blocked.join(", ")}.` : "."));
   }
   if (extra.image) addImage(node, extra.image);
+  if (extra.citations || extra.degraded || extra.blocked || extra.image) scrollChat();
   if (chunk.usage) meta.tokens = chunk.usage.completion_tokens;
   const choice = (chunk.choices || [])[0];
   if (!choice) return "";
@@ -216,7 +234,7 @@ async function streamAnswer(node, signal) {
     chunks += 1;
     text.textContent = answer;
     node.dataset.chunks = String(chunks);
-    node.scrollIntoView({ block: "end" });
+    scrollChat();
   }
   finishMeta(node, meta);
   return answer;
@@ -336,14 +354,18 @@ function renderJob(item, job) {
 
 async function followJob(item, job) {
   renderJob(item, job);
-  while (!FINISHED.has(job.state)) {
+  let misses = 0;
+  while (!FINISHED.has(job.state) && misses < JOB_MAX_MISSES) {
     await new Promise((resolve) => setTimeout(resolve, JOB_EVERY_MS));
     try {
       const response = await api("GET", `/v1/genweave/jobs/${encodeURIComponent(job.id)}`);
       job = await response.json();
+      misses = 0;
       renderJob(item, job);
     } catch (error) {
-      item.querySelector(".job-detail").textContent = `cannot poll: ${error.message}`;
+      misses += 1;
+      item.querySelector(".job-detail").textContent = misses < JOB_MAX_MISSES
+        ? `cannot poll, retrying: ${error.message}` : `gave up polling: ${error.message}`;
     }
   }
 }
@@ -391,28 +413,41 @@ function renderGroups(groups) {
   el("ul", { className: "replicas" }, ...group.replicas.map((r) => el("li", {
     className: "replica", "data-testid": "replica", "data-replica": r.name, "data-state": r.state,
   },
-  el("span", { className: `badge badge-${HEALTH[r.state] || "warn"}`, text: r.state }),
-  el("span", { className: "replica-name", text: r.name }),
-  el("span", { className: "muted small", text: r.pid ? `pid ${r.pid}` : "in-process" }),
-  el("span", { className: r.restarts ? "restarts warn-text small" : "restarts muted small",
-    text: `${r.restarts} restart${r.restarts === 1 ? "" : "s"}` })))),
+  el("div", { className: "replica-head" },
+    el("span", { className: `badge badge-${HEALTH[r.state] || "warn"}`, text: r.state }),
+    el("span", { className: "replica-name", text: r.name })),
+  el("div", { className: "replica-detail small" },
+    el("span", { className: "muted", text: r.pid ? `pid ${r.pid}` : "no pid" }),
+    el("span", { className: r.restarts ? "warn-text" : "muted",
+      text: ` · ${r.restarts} restart${r.restarts === 1 ? "" : "s"}` }))))),
   ));
   $("status-groups").replaceChildren(...cards);
 }
 
+// Text nodes with a line-break opportunity after each "." and "/", so that long
+// names like "Gateway.POST /v1/chat/completions" wrap at their joints.
+function breakable(name) {
+  return name.split(/(?<=[./])/).flatMap((part) => [part, el("wbr")]).slice(0, -1);
+}
+
+// Idle methods (no calls yet, none in flight) are hidden unless asked for.
 function renderMethods(methods) {
-  const rows = methods.map((m) => el("tr", {
+  const showIdle = $("status-show-idle").checked;
+  const shown = showIdle ? methods : methods.filter((m) => m.calls || m.in_flight);
+  const rows = shown.map((m) => el("tr", {
     "data-testid": "method-row", "data-method": `${m.component}.${m.method}`,
   },
-  el("th", { scope: "row", text: `${m.component}.${m.method}` }),
+  el("th", { scope: "row" }, ...breakable(`${m.component}.${m.method}`)),
   el("td", { className: "num", text: fmt.rate(m.rate) }),
   el("td", { className: "num", text: fmt.ms(m.p50_ms) }),
   el("td", { className: "num", text: fmt.ms(m.p99_ms) }),
   el("td", { className: "num", text: String(m.calls) }),
   el("td", { className: m.errors ? "num bad-text" : "num", text: String(m.errors) }),
   el("td", { className: "num", text: String(m.in_flight) })));
-  if (!rows.length) {
-    rows.push(el("tr", {}, el("td", { colspan: "7", className: "muted", text: "no calls yet" })));
+  const hidden = methods.length - shown.length;
+  if (hidden) {
+    rows.push(el("tr", { className: "idle-note" }, el("td", { colspan: "7", className: "muted",
+      text: `${hidden} idle method${hidden === 1 ? "" : "s"} hidden` })));
   }
   $("status-methods").tBodies[0].replaceChildren(...rows);
 }
@@ -424,9 +459,12 @@ function renderReady(ready) {
   badge.textContent = ready === null ? "unreachable" : ready ? "ready" : "not ready";
 }
 
+let lastMethods = [];
+
 async function refreshStatus() {
   try {
     const view = await (await api("GET", "/v1/genweave/status")).json();
+    lastMethods = view.methods;
     $("status-app").textContent = view.app;
     $("status-topology").textContent = `topology: ${view.topology}`;
     renderReady(view.ready);
@@ -451,5 +489,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("image-form").addEventListener("submit", generateImage);
   $("doc-file").addEventListener("change", readFile);
   $("doc-form").addEventListener("submit", ingest);
+  $("status-show-idle").addEventListener("change", () => renderMethods(lastMethods));
   pollStatus();
 });
