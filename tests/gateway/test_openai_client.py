@@ -17,11 +17,11 @@ import numpy as np
 import openai
 import pytest
 import pytest_asyncio
-from reference_app import app_topology
 
 from genweave import Deployment, deploy
 from genweave.app.gateway import Gateway
 from genweave.observe.metrics import REGISTRY
+from reference_app import app_topology
 
 KEY = "sk-test-4f9c2e7d1b"
 LIMITED_KEY = "sk-limited-8a1d0c"
@@ -194,13 +194,13 @@ async def test_disconnecting_mid_stream_stops_the_generation(gateway: str) -> No
     stats = REGISTRY.method("Generator", "chat")
     body = {"model": "genweave-assistant", "stream": True, "max_tokens": 4000,
             "messages": [{"role": "user", "content": "Tell me everything about classes."}]}
-    async with httpx.AsyncClient(base_url=gateway, timeout=30,
-                                 headers={"Authorization": f"Bearer {KEY}"}) as raw:
-        async with raw.stream("POST", "/v1/chat/completions", json=body) as response:
-            lines = response.aiter_lines()
-            while '"content":"' not in (line := await anext(lines)) or '"role"' in line:
-                pass  # until the first generated text: the Generator is busy on it
-            assert stats.in_flight == 1
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with httpx.AsyncClient(base_url=gateway, timeout=30, headers=headers) as raw, \
+            raw.stream("POST", "/v1/chat/completions", json=body) as response:
+        lines = response.aiter_lines()
+        while '"content":"' not in (line := await anext(lines)) or '"role"' in line:
+            pass  # until the first generated text: the Generator is busy on it
+        assert stats.in_flight == 1
     async with asyncio.timeout(5):  # 4000 tokens would take far longer than this
         while stats.in_flight:
             await asyncio.sleep(0.05)
