@@ -31,7 +31,8 @@ from genweave.app.ingest import Ingestor
 from genweave.app.store import VectorStore
 from genweave.models.embedding import SentenceEncoder
 
-pytestmark = pytest.mark.slow
+# Ingesting the whole corpus takes about a minute on 2 quiet cores, more on busy ones.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 K = 5
 MIN_RECALL = 0.8
