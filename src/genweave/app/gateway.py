@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 import numpy as np
@@ -31,7 +31,14 @@ from genweave.app.generator import Generator
 from genweave.app.illustrator import Illustrator
 from genweave.app.ingestor import Ingestor
 from genweave.app.moderator import Moderator
-from genweave.app.types import ChatEvent, ChatMessage, ChatRequest, DocumentIn, JobStatus
+from genweave.app.types import (
+    ChatEvent,
+    ChatMessage,
+    ChatRequest,
+    DocumentIn,
+    JobStatus,
+    MediaType,
+)
 from genweave.component import Ref, component
 from genweave.gateway import openai as oa
 from genweave.gateway.api import Api, ApiCall, sse
@@ -97,9 +104,10 @@ class DeploymentView(msgspec.Struct, frozen=True):
 
 
 class DocumentRequest(msgspec.Struct, kw_only=True):
-    title: str
-    text: str
-    media_type: str = "text/plain"
+    title: Annotated[str, msgspec.Meta(max_length=500)]
+    text: Annotated[str, msgspec.Meta(pattern=r"\S")]
+    """The document itself; it must contain something besides whitespace."""
+    media_type: MediaType = "text/plain"
 
 
 @component(config=GatewaySettings)
@@ -267,13 +275,9 @@ class Gateway:
                                  category_scores=r.category_scores) for r in results])
 
     async def _ingest(self, call: ApiCall, body: DocumentRequest) -> JobStatus:
-        if body.media_type not in ("text/plain", "text/markdown", "text/html"):
-            raise APIError(HTTPStatus.BAD_REQUEST, "media_type must be text/plain, "
-                           "text/markdown or text/html.", param="media_type")
-        if not body.text.strip():
-            raise APIError(HTTPStatus.BAD_REQUEST, "The document is empty.", param="text")
         return await self.ingestor.submit(DocumentIn(
-            body.title, body.text, body.media_type, source=f"upload by {call.key}"))  # type: ignore[arg-type]
+            body.title or "untitled", body.text, body.media_type,
+            source=f"upload by {call.key}"))
 
     async def _job(self, call: ApiCall, body: None) -> JobStatus:
         return await self.ingestor.job(call.request.path_params["job_id"])

@@ -21,6 +21,7 @@ __all__ = [
     "Image",
     "JobState",
     "JobStatus",
+    "MediaType",
     "ModerationResult",
     "Passage",
     "Usage",

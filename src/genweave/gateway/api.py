@@ -124,7 +124,7 @@ class Api:
     def _endpoint(self, spec: _RouteSpec) -> Callable[[Request], Awaitable[Response]]:
         stats = REGISTRY.method(GATEWAY_COMPONENT, f"{spec.method} {spec.path}")
         decoder: msgspec.json.Decoder[Any] | None = (
-            msgspec.json.Decoder(spec.body) if spec.body is not None else None)
+            msgspec.json.Decoder(spec.body, strict=False) if spec.body is not None else None)
 
         async def endpoint(request: Request) -> Response:
             start = time.perf_counter()

@@ -35,6 +35,7 @@ Temperature = Annotated[float, Meta(ge=0.0, le=2.0)]
 TopP = Annotated[float, Meta(gt=0.0, le=1.0)]
 Stop = str | Annotated[list[str], Meta(max_length=4)] | None
 NonEmpty = Annotated[str, Meta(min_length=1)]
+Seed = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 
 
 class _Request(msgspec.Struct, kw_only=True):
@@ -58,7 +59,7 @@ class ChatCompletionRequest(_Request, kw_only=True):
     max_completion_tokens: MaxTokens | None = None
     temperature: Temperature = 0.8
     top_p: TopP = 0.95
-    seed: int | None = None
+    seed: Seed | None = None
     stop: Stop = None
     n: Annotated[int, Meta(ge=1, le=1)] = 1
     user: str = ""
@@ -75,7 +76,7 @@ class CompletionRequest(_Request, kw_only=True):
     max_tokens: MaxTokens = 16
     temperature: Temperature = 0.8
     top_p: TopP = 0.95
-    seed: int | None = None
+    seed: Seed | None = None
     stop: Stop = None
     user: str = ""
 
@@ -92,7 +93,7 @@ class ImageRequest(msgspec.Struct, kw_only=True):
     n: Annotated[int, Meta(ge=1, le=4)] = 1
     size: Literal["64x64", "128x128", "256x256", "512x512", "1024x1024"] = "256x256"
     response_format: Literal["b64_json"] = "b64_json"
-    seed: int | None = None
+    seed: Seed | None = None
     user: str = ""
 
 
