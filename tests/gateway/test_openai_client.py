@@ -242,3 +242,38 @@ async def test_a_deadline_is_504(tmp_path: Path) -> None:
                                                 messages=[{"role": "user", "content": "go"}])
     assert caught.value.status_code == 504 and "did not answer in time" in caught.value.message
     assert REGISTRY.method("Generator", "chat").in_flight == 0
+
+
+async def test_genweave_chat_streams_an_answer_with_sources(gateway: str) -> None:
+    from genweave.terminal_chat import chat
+
+    async with httpx.AsyncClient(base_url=gateway,
+                                 headers={"Authorization": f"Bearer {KEY}"}) as raw:
+        job = (await raw.post("/v1/genweave/documents", json={
+            "title": "Decorators", "text": "A decorator wraps a function: @decorator above "
+            "a def applies it when the function is defined."})).json()
+        for _ in range(100):
+            if (await raw.get(f"/v1/genweave/jobs/{job['id']}")).json()["state"] == "done":
+                break
+            await asyncio.sleep(0.1)
+    pieces: list[str] = []
+    assert await chat("What does a decorator do?", url=gateway, key=KEY, max_tokens=20,
+                      out=pieces.append) == 0
+    assert len(pieces) > 3  # streamed in pieces
+    assert "\nSources:\n  [1] Decorators (upload:decorators, chunk 0" in "".join(pieces)
+    refused: list[str] = []
+    assert await chat("x", url=gateway, key="sk-wrong", out=refused.append) == 1
+    assert refused == ["error 401: Incorrect API key provided.\n"]
+
+
+async def test_the_generators_openai_backend_works_against_the_gateway(gateway: str) -> None:
+    from genweave.models.generation.base import GenerationParams
+    from genweave.models.generation.openai_impl import OpenAIBackend
+
+    backend = OpenAIBackend(f"{gateway}/v1", api_key=KEY, model="genweave-tinylm")
+    try:
+        deltas = [d async for d in backend.generate("The for statement",
+                                                    GenerationParams(max_tokens=12, seed=5))]
+        assert "".join(d.text for d in deltas) and deltas[-1].finish_reason is not None
+    finally:
+        await backend.close()
