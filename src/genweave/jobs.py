@@ -33,16 +33,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import msgspec
 
+from genweave._sqlite import SQLiteFile
 from genweave.errors import GenweaveError
 
 __all__ = [
@@ -63,8 +62,6 @@ DEFAULT_LEASE: Final = 60.0
 """Seconds a claim lasts without progress; report progress more often than this."""
 DEFAULT_MAX_ATTEMPTS: Final = 3
 DEFAULT_POLL: Final = 0.05
-BUSY_TIMEOUT_MS: Final = 10_000
-"""How long a write waits for another process's transaction (they are all short)."""
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -173,33 +170,14 @@ class JobQueue:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._guard = threading.Lock()
+        self._sql = SQLiteFile(self.path)
         self._db().executescript(_SCHEMA)  # idempotent; a script commits on its own
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            self._local.db = db
-            with self._guard:
-                self._connections.append(db)
-        return db
+        return self._sql.connection()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._sql.transaction()
 
     def enqueue(
         self,
@@ -374,8 +352,4 @@ class JobQueue:
 
     def close(self) -> None:
         """Closes every thread's connection; the queue must not be used afterwards."""
-        with self._guard:
-            for db in self._connections:
-                db.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._sql.close()

@@ -47,7 +47,7 @@ from genweave.gateway.errors import APIError
 from genweave.gateway.metrics import CONTENT_TYPE, render
 from genweave.gateway.server import HttpServer
 from genweave.models.generation.base import GenerationParams
-from genweave.observe.summary import Totals, summarize, totals
+from genweave.observe.summary import MethodSummary, Totals, summarize, totals
 from genweave.runtime.introspect import Runtime
 
 __all__ = ["Gateway", "GatewaySettings"]
@@ -82,17 +82,6 @@ class StatusGroup(msgspec.Struct, frozen=True):
     replicas: list[StatusReplica]
 
 
-class StatusMethod(msgspec.Struct, frozen=True):
-    component: str
-    method: str
-    calls: int
-    errors: int
-    in_flight: int
-    rate: float
-    p50_ms: float | None
-    p99_ms: float | None
-
-
 class DeploymentView(msgspec.Struct, frozen=True):
     """The console's live view: groups, replicas and per-method traffic."""
 
@@ -100,7 +89,7 @@ class DeploymentView(msgspec.Struct, frozen=True):
     topology: str
     ready: bool
     groups: list[StatusGroup]
-    methods: list[StatusMethod]
+    methods: list[MethodSummary]
 
 
 class DocumentRequest(msgspec.Struct, kw_only=True):
@@ -290,8 +279,7 @@ class Gateway:
         groups = [StatusGroup(g.name, list(g.components), [
             StatusReplica(r.name, r.state, r.pid, r.restarts)
             for r in status.replicas if r.group == g.name]) for g in self.runtime.topology.groups]
-        return DeploymentView(status.app, status.topology, status.ready(), groups,
-                              [StatusMethod(**msgspec.structs.asdict(r)) for r in rows])
+        return DeploymentView(status.app, status.topology, status.ready(), groups, rows)
 
     async def _healthz(self, call: ApiCall, body: None) -> Response:
         return JSONResponse({"status": "ok"})

@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -40,6 +40,7 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
+from genweave._sqlite import SQLiteFile
 from genweave.app.chunking import Chunk, Document
 from genweave.errors import GenweaveError
 
@@ -48,7 +49,6 @@ __all__ = ["Hit", "StoreError", "StoreStats", "StoredDocument", "VectorStore"]
 Vectors = NDArray[np.float32]
 
 DEFAULT_K: Final = 5
-BUSY_TIMEOUT_MS: Final = 10_000
 _REVISION: Final = "revision"
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -169,8 +169,7 @@ class VectorStore:
     def __init__(self, path: str | Path, *, model: str = "") -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._sql = SQLiteFile(self.path)
         self._lock = threading.Lock()
         self._index: _Index | None = None
         self._db().executescript(_SCHEMA)
@@ -195,27 +194,10 @@ class VectorStore:
     # -- connections ---------------------------------------------------------------
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            self._local.db = db
-            with self._lock:
-                self._connections.append(db)
-        return db
+        return self._sql.connection()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._sql.transaction()
 
     @staticmethod
     def _meta(db: sqlite3.Connection, key: str) -> str:
@@ -444,11 +426,8 @@ class VectorStore:
     def close(self) -> None:
         """Closes every thread's connection; the store must not be used afterwards."""
         with self._lock:
-            for db in self._connections:
-                db.close()
-            self._connections.clear()
             self._index = None
-        self._local = threading.local()
+        self._sql.close()
 
 
 def _hit(row: tuple[Any, ...], score: float) -> Hit:
