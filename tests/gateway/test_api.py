@@ -71,7 +71,7 @@ async def test_a_valid_request(client: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(("kwargs", "status", "param", "fragment"), [
     ({"content": b"{not json"}, 400, None, "not valid JSON"),
     ({"json": {"times": 2}}, 400, "text", "missing required field"),
-    ({"json": {"text": "a", "times": "2"}}, 400, "times", "Expected `int`, got `str`"),
+    ({"json": {"text": "a", "times": "two"}}, 400, "times", "Expected `int`, got `str`"),
     ({"content": b"x" * 2048}, 413, None, "larger than the 1024-byte limit"),
     ({"json": {"text": "down"}}, 503, None, "Model is unavailable"),
     ({"json": {"text": "slow"}}, 504, None, "did not answer in time"),
