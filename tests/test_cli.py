@@ -78,6 +78,12 @@ async def test_run_serves_until_sigterm_and_call_attaches(tmp_path: Path) -> Non
     add = next(line for line in lines if line.startswith("Model.add "))
     assert add.split()[-2:] == ["1", "0"]  # one call (from --call), no errors
 
+    scaled = await asyncio.to_thread(genweave, "scale", "model", "2", "--rundir", str(tmp_path))
+    assert scaled.returncode == 0, scaled.stderr
+    assert scaled.stdout.startswith("model: 2 replica(s): model/0 ready pid ")
+    unknown = await asyncio.to_thread(genweave, "scale", "modle", "2", "--rundir", str(tmp_path))
+    assert unknown.returncode == 1 and "has no group 'modle'" in unknown.stderr
+
     runner.signals.put_nowait(signal.SIGTERM)
     assert await asyncio.wait_for(task, 30) == 0
     assert not list(tmp_path.glob("*.sock"))

@@ -49,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--interval", type=float, default=1.0,
                         help="seconds over which request rates are measured")
 
+    scale = commands.add_parser("scale", help="change a running group's replica count")
+    scale.add_argument("group")
+    scale.add_argument("replicas", type=int)
+    where = scale.add_mutually_exclusive_group(required=True)
+    where.add_argument("--app", help="name of the running app")
+    where.add_argument("--rundir", type=Path, help="rundir of the running app")
+
     chat = commands.add_parser("chat", help="ask the app a question through its gateway")
     chat.add_argument("question")
     chat.add_argument("--url", default=os.environ.get("GENWEAVE_URL", "http://127.0.0.1:8000"))
@@ -83,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return runner.run(_call(args))
             if args.command == "status":
                 return runner.run(_status(args))
+            if args.command == "scale":
+                return runner.run(_scale(args))
             if args.command == "chat":
                 return runner.run(chat(args.question, url=args.url, key=args.key,
                                        model=args.model, retrieval=not args.no_retrieval,
@@ -122,6 +131,18 @@ async def _status(args: argparse.Namespace) -> int:
         await render_status(running, running.runtime, args.interval)
     finally:
         await running.stop()
+    return 0
+
+
+async def _scale(args: argparse.Namespace) -> int:
+    running = await attach(args.rundir or default_rundir(args.app))
+    try:
+        status = await running.control.scale(args.group, args.replicas)
+    finally:
+        await running.stop()
+    replicas = [r for r in status.replicas if r.group == args.group]
+    print(f"{args.group}: {len(replicas)} replica(s): "
+          + ", ".join(f"{r.name} {r.state} pid {r.pid}" for r in replicas))
     return 0
 
 

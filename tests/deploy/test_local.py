@@ -190,3 +190,30 @@ async def test_a_stopped_group_fails_fast_and_comes_back(placement: str) -> None
         assert loop.time() - start < 1.0
         await d.start_group("model")  # type: ignore[attr-defined]
         assert await front.relay_fail("none") == "no failure"
+
+
+async def test_scaling_a_group_under_load_drops_no_call() -> None:
+    async with deployment("sample_app:app", "hybrid", "process", log=lambda line: None) as d:
+        assert isinstance(d, LocalDeployer)
+        model = d.get(Model)
+        core_pid = d.pid("core")
+        pids: list[int] = []
+        stop = asyncio.Event()
+
+        async def load() -> None:
+            while not stop.is_set():  # sleep_pid is not idempotent: never retried mid-call
+                pids.append(await model.sleep_pid(0.02))
+
+        workers = [asyncio.create_task(load()) for _ in range(8)]
+        await d.scale("model", 3)
+        await asyncio.sleep(0.5)
+        scaled_up = set(pids)
+        await d.scale("model", 1)
+        await asyncio.sleep(0.3)
+        stop.set()
+        await asyncio.gather(*workers)  # any failed call would raise here
+        assert len(scaled_up) == 3
+        assert [len(d.replicas[g.name]) for g in d.topology.groups] == [1, 1]
+        assert d.topology.group("model").replicas == 1 and d.pid("core") == core_pid
+        status = d.status()
+        assert [r.name for r in status.replicas if r.group == "model"] == ["model/0"]

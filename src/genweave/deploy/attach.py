@@ -123,6 +123,11 @@ class AttachedDeployment(Deployment):
         await self._router.close()
         await self._link.close()
 
+    @property
+    def control(self) -> Control:
+        """The supervisor's control interface (status, scaling)."""
+        return self._link.control
+
     def proxy(self, component: str) -> ComponentProxy:
         spec = self.app.spec(component)
         return remote_proxy(spec, self._router, self.topology.group_of(component).name, "client")

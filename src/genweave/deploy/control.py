@@ -11,7 +11,7 @@ from typing import Final, Protocol
 
 import msgspec
 
-from genweave.component import component
+from genweave.component import component, method
 from genweave.runtime.introspect import DeploymentStatus
 from genweave.runtime.membership import MembershipView
 from genweave.topology import Topology
@@ -55,6 +55,7 @@ class ControlState(Protocol):
     def replica_draining(self, group: str, replica: int) -> None: ...
     async def next_view(self, after: int) -> MembershipView: ...
     def status(self) -> DeploymentStatus: ...
+    async def scale(self, group: str, replicas: int) -> None: ...
 
 
 @component(name="genweave.Control")
@@ -74,6 +75,12 @@ class Control:
         return self._state.info()
 
     async def status(self) -> DeploymentStatus:
+        return self._state.status()
+
+    @method(timeout=300.0)
+    async def scale(self, group: str, replicas: int) -> DeploymentStatus:
+        """Change a group's replica count; returns once the new replicas are ready."""
+        await self._state.scale(group, replicas)
         return self._state.status()
 
     async def watch(self, after: int) -> AsyncIterator[MembershipView]:

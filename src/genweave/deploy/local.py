@@ -197,6 +197,31 @@ class LocalDeployer(Deployment):
         async with asyncio.timeout(self.start_timeout):
             await asyncio.gather(*(r.ready.wait() for r in self.replicas[group]))
 
+    async def scale(self, group: str, replicas: int) -> None:
+        """Run ``replicas`` processes of ``group``, leaving every other group alone.
+
+        New replicas take traffic once ready; removed ones (the highest-numbered)
+        leave the membership first, then finish their calls in flight and stop,
+        so no call is dropped.
+        """
+        if replicas < 0:
+            raise ValueError(f"replicas must be 0 or more, got {replicas}")
+        current = self.replicas[self.topology.group(group).name]
+        added = [Replica(group, i) for i in range(len(current), replicas)]
+        removed = current[replicas:]
+        del current[replicas:]
+        current.extend(added)
+        self.topology = msgspec.structs.replace(self.topology, groups=tuple(
+            msgspec.structs.replace(g, replicas=replicas) if g.name == group else g
+            for g in self.topology.groups))
+        for replica in added:
+            replica.task = asyncio.create_task(self._supervise(replica))
+        await asyncio.gather(*(self._stop_replica(r) for r in removed))
+        self._publish()
+        async with asyncio.timeout(self.start_timeout):
+            await asyncio.gather(*(r.ready.wait() for r in added))
+        self.log(f"[supervisor] {group}: {replicas} replica{'s' if replicas != 1 else ''}")
+
     # -- supervision ---------------------------------------------------------------
 
     async def _supervise(self, replica: Replica) -> None:
@@ -256,7 +281,10 @@ class LocalDeployer(Deployment):
         return DeploymentInfo(self.app.name, self.import_path, self.topology, os.getpid())
 
     def replica_ready(self, group: str, replica: int, address: str, pid: int) -> None:
-        target = self.replicas[group][replica]
+        replicas = self.replicas[group]
+        if replica >= len(replicas):
+            return  # scaled away while it started
+        target = replicas[replica]
         if target.process is None or target.process.pid != pid or target.stopping:
             return  # a late message from a previous incarnation
         target.address = address
@@ -265,6 +293,8 @@ class LocalDeployer(Deployment):
         self._publish()
 
     def replica_draining(self, group: str, replica: int) -> None:
+        if replica >= len(self.replicas[group]):
+            return
         target = self.replicas[group][replica]
         target.state = "draining"
         self._unpublish(target)
