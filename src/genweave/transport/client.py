@@ -179,30 +179,40 @@ class ClientConnection(FramedProtocol):
     async def call(self, spec: MethodSpec, args: msgspec.Struct, meta: dict[str, str],
                    timeout: float | None, traceparent: str) -> Any:
         """Make one unary call and return its decoded result."""
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Message] = self._loop.create_future()
         call_id = self._start(spec, args, meta, timeout, traceparent)
         self._pending[call_id] = (future, spec)
+        # A plain timer that fails the future is far cheaper than an asyncio.timeout
+        # scope (no task cancellation bookkeeping); every call with a deadline has one.
+        timer = None if timeout is None else self._loop.call_later(
+            timeout, self._expire, call_id, timeout)
         try:
-            if timeout is None:
-                reply = await future
-            else:
-                async with asyncio.timeout(timeout):
-                    reply = await future
-        except TimeoutError:
-            self.send(Cancel(call_id))
-            raise DeadlineExceeded(f"no result within {timeout:.3g}s", component=spec.component,
-                                   method=spec.name, where=self.where) from None
+            reply = await future
         except asyncio.CancelledError:
             # Cancelling the task cancels the future too: only a real reply means "done".
             if (future.cancelled() or not future.done()) and self.is_open:
                 self.send(Cancel(call_id))
             raise
         finally:
+            if timer is not None:
+                timer.cancel()
             del self._pending[call_id]
         if type(reply) is Reply:
             return _decode(spec.result_decoder, reply.result, spec, self.where)
         assert isinstance(reply, Failure)
         raise failure_to_error(reply)
+
+    def _expire(self, call_id: int, timeout: float) -> None:
+        """A call's deadline passed: fail it here and tell the callee to stop."""
+        entry = self._pending.get(call_id)
+        if entry is None or entry[0].done():
+            return
+        future, spec = entry
+        future.set_exception(DeadlineExceeded(f"no result within {timeout:.3g}s",
+                                              component=spec.component, method=spec.name,
+                                              where=self.where))
+        if self.is_open:
+            self.send(Cancel(call_id))
 
     async def stream(self, spec: MethodSpec, args: msgspec.Struct, meta: dict[str, str],
                      timeout: float | None, traceparent: str) -> AsyncGenerator[Any, None]:

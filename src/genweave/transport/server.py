@@ -17,7 +17,6 @@ from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
 from genweave.component import ComponentSpec, MethodSpec
 from genweave.errors import (
     CallError,
-    DeadlineExceeded,
     InvalidArgument,
     MessageTooLarge,
     NotFound,
@@ -174,18 +173,11 @@ class ServerConnection(FramedProtocol):
 
     async def _run(self, request: Request, fn: Callable[..., Any], spec: MethodSpec) -> bool:
         try:
+            # The deadline is enforced by the caller, which sends Cancel when it passes
+            # (and a lost connection cancels too); here it only travels on, to nested calls.
             args = self._prepare(request, spec)
-            if request.timeout is None:
-                result = await fn(*_values(args))
-            else:
-                async with asyncio.timeout(request.timeout):
-                    result = await fn(*_values(args))
+            result = await fn(*_values(args))
             frame = self._encode_result(Reply(request.id, result), spec)
-        except TimeoutError:
-            self._fail(request, DeadlineExceeded(
-                f"deadline of {request.timeout:.3g}s exceeded in the callee",
-                component=spec.component, method=spec.name, where=self.dispatcher.where))
-            return False
         except Exception as exc:
             self._fail(request, exc)
             return False
@@ -197,21 +189,15 @@ class ServerConnection(FramedProtocol):
         credit = self._credits[request.id] = _Credit(STREAM_WINDOW)
         try:
             args = self._prepare(request, spec)
-            async with asyncio.timeout(request.timeout):
-                iterator = fn(*_values(args))
-                try:
-                    async for item in iterator:
-                        await credit.take()
-                        await self.drain()
-                        self.send_frame(self._encode_result(Item(request.id, item), spec))
-                finally:
-                    await iterator.aclose()
+            iterator = fn(*_values(args))
+            try:
+                async for item in iterator:
+                    await credit.take()
+                    await self.drain()
+                    self.send_frame(self._encode_result(Item(request.id, item), spec))
+            finally:
+                await iterator.aclose()
             self.send(End(request.id))
-        except TimeoutError:
-            self._fail(request, DeadlineExceeded(
-                f"deadline of {request.timeout:.3g}s exceeded in the callee",
-                component=spec.component, method=spec.name, where=self.dispatcher.where))
-            return False
         except Exception as exc:
             self._fail(request, exc)
             return False
