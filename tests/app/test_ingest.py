@@ -55,6 +55,9 @@ class HashingEncoder(Encoder):
                 vectors[row, zlib.crc32(word.encode()) % self.dimension] += 1
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(text.split()) for text in texts]
+
 
 def _ingestor(path: Path, encoder: Encoder) -> Ingestor:
     store = VectorStore(path / "index.db", model=encoder.name)

@@ -70,7 +70,7 @@ def _to_json(value: object) -> str:
     def enc_hook(obj: Any) -> Any:
         if hasattr(obj, "tolist"):
             return obj.tolist()
-        raise NotImplementedError(type(obj))
+        raise TypeError(f"cannot show a {type(obj).__name__} as JSON")
 
     return msgspec.json.encode(value, enc_hook=enc_hook).decode()
 

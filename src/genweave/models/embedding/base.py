@@ -7,6 +7,7 @@ store never needs to know which model produced its vectors beyond their size.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from typing import TypeAlias
 
@@ -19,7 +20,7 @@ Embeddings: TypeAlias = NDArray[np.float32]
 """Shape ``(n, dimension)``, float32, each row of length 1."""
 
 
-class Encoder:
+class Encoder(abc.ABC):
     """Turns texts into unit vectors whose dot products are their cosine similarities.
 
     Subclass it for a new backend; :class:`~genweave.models.embedding.SentenceEncoder`
@@ -29,6 +30,8 @@ class Encoder:
     ...     name, dimension, max_tokens = "constant", 2, 512
     ...     def encode(self, texts):
     ...         return np.tile(np.float32([1, 0]), (len(texts), 1))
+    ...     def count_tokens(self, texts):
+    ...         return [len(t.split()) for t in texts]
     """
 
     name: str
@@ -37,10 +40,10 @@ class Encoder:
     max_tokens: int
     """The longest input, in tokens, that the model reads; the rest is cut off."""
 
+    @abc.abstractmethod
     def encode(self, texts: Sequence[str]) -> Embeddings:
         """One unit-length row per text, in order; ``(0, dimension)`` for no texts."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """How many tokens the model would see for each text, before truncation."""
-        raise NotImplementedError
