@@ -30,6 +30,7 @@ from genweave.runtime.worker import loop_factory
 __all__ = [
     "RESULTS_DIR",
     "Run",
+    "bench_main",
     "concurrent",
     "environment",
     "markdown_table",
@@ -172,3 +173,39 @@ def save_results(out_dir: Path, name: str, data: Mapping[str, Any], markdown: st
     json_path.write_text(json.dumps(data, indent=2) + "\n")
     md_path.write_text(markdown.rstrip() + "\n")
     return [json_path, md_path]
+
+
+S = TypeVar("S")
+
+
+def bench_main(name: str, doc: str, *, full: S, quick: S,
+               measure: Callable[[S], Coroutine[Any, Any, dict[str, Any]]],
+               goals: Callable[[Any], Any], render: Callable[[dict[str, Any]], str],
+               quick_help: str, argv: list[str] | None = None) -> int:
+    """The command line every bench shares: ``--quick``, ``--repeats``, ``--out``.
+
+    Runs ``measure`` on uvloop, adds the goals, prints the Markdown and saves
+    ``NAME.json`` and ``NAME.md`` (a ``--quick`` run saves only with ``--out``).
+    """
+    import argparse
+    import dataclasses
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{quick_help}: a smoke run, not a measurement")
+    parser.add_argument("--repeats", type=int, help="override the number of repeats")
+    parser.add_argument("--out", type=Path,
+                        help=f"directory for {name}.json and {name}.md (default {RESULTS_DIR}; "
+                             "--quick saves nothing unless --out is given)")
+    args = parser.parse_args(argv)
+    sizes = quick if args.quick else full
+    if args.repeats:
+        sizes = dataclasses.replace(sizes, repeats=args.repeats)  # type: ignore[type-var]
+    report = run_on_uvloop(measure(sizes))
+    report["goals"] = goals(report["cases"])
+    markdown = render(report)
+    print(markdown)
+    out = args.out or (None if args.quick else RESULTS_DIR)
+    if out is not None:
+        save_results(out, name, report, markdown)
+    return 0

@@ -29,10 +29,8 @@ Run::
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import dataclasses
 import importlib.util
 import os
 import sys
@@ -45,13 +43,11 @@ from typing import Any, Final
 import httpx
 import msgspec
 from _common import (
-    RESULTS_DIR,
+    bench_main,
     concurrent,
     environment,
     markdown_table,
     median_summary,
-    run_on_uvloop,
-    save_results,
     sequential,
 )
 from _http_client import KeepAliveClient, post
@@ -349,25 +345,9 @@ def render(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="a few hundred requests per case: a smoke run, not a measurement")
-    parser.add_argument("--repeats", type=int, help="override the number of repeats")
-    parser.add_argument("--out", type=Path,
-                        help=f"directory for gateway.json and gateway.md (default {RESULTS_DIR}; "
-                             "--quick saves nothing unless --out is given)")
-    args = parser.parse_args(argv)
-    sizes = QUICK if args.quick else FULL
-    if args.repeats:
-        sizes = dataclasses.replace(sizes, repeats=args.repeats)
-    report = run_on_uvloop(measure(sizes))
-    report["goals"] = goals(report["cases"])
-    markdown = render(report)
-    print(markdown)
-    out = args.out or (None if args.quick else RESULTS_DIR)
-    if out is not None:
-        save_results(out, "gateway", report, markdown)
-    return 0
+    return bench_main("gateway", __doc__ or "", full=FULL, quick=QUICK, measure=measure,
+                      goals=goals, render=render, argv=argv,
+                      quick_help="a few hundred requests per case")
 
 
 if __name__ == "__main__":

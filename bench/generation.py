@@ -33,26 +33,22 @@ BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THR
 for _variable in BLAS_THREAD_VARIABLES:
     os.environ.setdefault(_variable, "1")
 
-import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import dataclasses  # noqa: E402
 import itertools  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
 from pydoc_data.topics import topics  # noqa: E402
 from typing import Any, Final  # noqa: E402
 
 import numpy as np  # noqa: E402
 from _common import (  # noqa: E402
-    RESULTS_DIR,
+    bench_main,
     concurrent,
     environment,
     markdown_table,
     median_summary,
-    run_on_uvloop,
-    save_results,
 )
 
 from genweave.models.generation import GenerationParams  # noqa: E402
@@ -197,25 +193,9 @@ def _loop_name() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="a handful of short requests per case: a smoke run, not a measurement")
-    parser.add_argument("--repeats", type=int, help="override the number of repeats")
-    parser.add_argument("--out", type=Path,
-                        help=f"directory for generation.json and generation.md (default "
-                             f"{RESULTS_DIR}; --quick saves nothing unless --out is given)")
-    args = parser.parse_args(argv)
-    sizes = QUICK if args.quick else FULL
-    if args.repeats:
-        sizes = dataclasses.replace(sizes, repeats=args.repeats)
-    report = run_on_uvloop(measure(sizes))
-    report["goals"] = goals(report["cases"])
-    markdown = render(report)
-    print(markdown)
-    out = args.out or (None if args.quick else RESULTS_DIR)
-    if out is not None:
-        save_results(out, "generation", report, markdown)
-    return 0
+    return bench_main("generation", __doc__ or "", full=FULL, quick=QUICK, measure=measure,
+                      goals=goals, render=render, argv=argv,
+                      quick_help="a handful of short requests per case")
 
 
 if __name__ == "__main__":

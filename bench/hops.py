@@ -22,28 +22,23 @@ Run::
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 from _common import (
-    RESULTS_DIR,
     Run,
+    bench_main,
     concurrent,
     environment,
     markdown_table,
     median_summary,
-    run_on_uvloop,
-    save_results,
     sequential,
 )
 from _floor import FloorClient, floor_server
@@ -234,25 +229,9 @@ def render(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="a few hundred calls per case: a smoke run, not a measurement")
-    parser.add_argument("--repeats", type=int, help="override the number of repeats")
-    parser.add_argument("--out", type=Path,
-                        help=f"directory for hops.json and hops.md (default {RESULTS_DIR}; "
-                             "--quick saves nothing unless --out is given)")
-    args = parser.parse_args(argv)
-    sizes = QUICK if args.quick else FULL
-    if args.repeats:
-        sizes = dataclasses.replace(sizes, repeats=args.repeats)
-    report = run_on_uvloop(measure(sizes))
-    report["goals"] = goals(report["cases"])
-    markdown = render(report)
-    print(markdown)
-    out = args.out or (None if args.quick else RESULTS_DIR)
-    if out is not None:
-        save_results(out, "hops", report, markdown)
-    return 0
+    return bench_main("hops", __doc__ or "", full=FULL, quick=QUICK, measure=measure,
+                      goals=goals, render=render, argv=argv,
+                      quick_help="a few hundred calls per case")
 
 
 if __name__ == "__main__":
