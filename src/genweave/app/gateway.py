@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import time
 from collections.abc import AsyncIterator
 from http import HTTPStatus
@@ -56,6 +57,9 @@ CONSOLE_DIR: Final = Path(__file__).resolve().parent.parent / "gateway" / "conso
 CHAT_MODEL: Final = "genweave-assistant"
 MODERATION_MODEL: Final = "genweave-moderation"
 FAMILIES: Final = ("chat", "completions", "embeddings", "images", "moderations")
+STATUS_WINDOW: Final = 1.0
+"""Seconds over which the live view's request rates and latencies are measured."""
+STATUS_SAMPLES: Final = 64
 MODEL_ID_TTL: Final = 30.0
 """Seconds a component's model id is reused (a rollout may change it)."""
 
@@ -113,7 +117,7 @@ class Gateway:
     ingestor: Ref[Ingestor]
 
     async def on_start(self) -> None:
-        self._previous: Totals | None = None
+        self._samples: collections.deque[Totals] = collections.deque(maxlen=STATUS_SAMPLES)
         self._model_cache: dict[str, tuple[str, float]] = {}
         api = Api("genweave reference app", keys=KeyRing(self.config.api_keys),
                   max_body_bytes=self.config.max_body_bytes, timeout=self.config.request_timeout)
@@ -274,12 +278,20 @@ class Gateway:
     async def _status(self, call: ApiCall, body: None) -> DeploymentView:
         status = await self.runtime.status()
         now = totals(await self.runtime.metrics(), time.monotonic())
-        rows = summarize(now, self._previous)
-        self._previous = now
+        rows = summarize(now, self._window_start(now))
+        self._samples.append(now)
         groups = [StatusGroup(g.name, list(g.components), [
             StatusReplica(r.name, r.state, r.pid, r.restarts)
             for r in status.replicas if r.group == g.name]) for g in self.runtime.topology.groups]
         return DeploymentView(status.app, status.topology, status.ready(), groups, rows)
+
+    def _window_start(self, now: Totals) -> Totals | None:
+        """The latest sample at least ``STATUS_WINDOW`` old, so that rates do not depend
+        on how many consoles (or ``genweave status``) poll, or how often."""
+        earlier = [s for s in self._samples if now.at - s.at >= STATUS_WINDOW]
+        if earlier:
+            return earlier[-1]
+        return self._samples[0] if self._samples else None
 
     async def _healthz(self, call: ApiCall, body: None) -> Response:
         return JSONResponse({"status": "ok"})
