@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from genweave.models.loading import backend_class
+
 from .base import TextBackend
 from .config import BackendSettings
-from .importer import import_from_string
 
 __all__ = ["BACKENDS", "load_backend"]
 
@@ -29,14 +30,6 @@ def load_backend(settings: BackendSettings) -> TextBackend:
     >>> backend = load_backend(BackendSettings(backend="transformers", path="/models/gpt2"))
     ... # doctest: +SKIP
     """
-    name = settings.backend
-    if name not in BACKENDS and ":" not in name:
-        known = ", ".join(sorted(BACKENDS))
-        raise ValueError(
-            f"unknown text backend {name!r}; use one of {known}, or 'module:Class' for your own"
-        )
-    cls = import_from_string(BACKENDS.get(name, name))
-    if not (isinstance(cls, type) and issubclass(cls, TextBackend)):
-        raise TypeError(f"text backend {name!r} is {cls!r}, which is not a TextBackend subclass")
+    cls = backend_class(BACKENDS, settings.backend, TextBackend, "text")
     backend: TextBackend = cls.from_settings(settings)
     return backend

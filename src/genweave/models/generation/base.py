@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncGenerator, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Final, Literal, Self
 
 import msgspec
+
+from genweave.models.loading import ClosingBackend
 
 from .chat import CHAT_STOPS, Message, format_chat
 
@@ -90,7 +91,7 @@ class TextDelta(msgspec.Struct, frozen=True):
     usage: TokenUsage | None = None
 
 
-class TextBackend(abc.ABC):
+class TextBackend(ClosingBackend):
     """A text generator: a prompt (or chat messages) in, a stream of text out.
 
     Implementations: ``BuiltinBackend`` (TinyLM, continuous batching),
@@ -150,13 +151,3 @@ class TextBackend(abc.ABC):
     async def close(self) -> None:
         """End every request in flight and release the model or connection."""
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

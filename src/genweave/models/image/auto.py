@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from genweave.models.generation.importer import import_from_string
+from genweave.models.loading import backend_class
 
 from .base import ImageBackend
 from .config import ImageSettings
@@ -29,14 +29,6 @@ def load_image_backend(settings: ImageSettings) -> ImageBackend:
     >>> backend = load_image_backend(ImageSettings(backend="diffusers", path="/models/sd"))
     ... # doctest: +SKIP
     """
-    name = settings.backend
-    if name not in IMAGE_BACKENDS and ":" not in name:
-        known = ", ".join(sorted(IMAGE_BACKENDS))
-        raise ValueError(
-            f"unknown image backend {name!r}; use one of {known}, or 'module:Class' for your own"
-        )
-    cls = import_from_string(IMAGE_BACKENDS.get(name, name))
-    if not (isinstance(cls, type) and issubclass(cls, ImageBackend)):
-        raise TypeError(f"image backend {name!r} is {cls!r}, which is not an ImageBackend subclass")
+    cls = backend_class(IMAGE_BACKENDS, settings.backend, ImageBackend, "image")
     backend: ImageBackend = cls.from_settings(settings)
     return backend

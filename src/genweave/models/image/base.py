@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Self
+
+from genweave.models.loading import ClosingBackend
 
 if TYPE_CHECKING:
     from .config import ImageSettings
@@ -27,7 +28,7 @@ class Picture:
     detail: str
 
 
-class ImageBackend(abc.ABC):
+class ImageBackend(ClosingBackend):
     """A text-to-image model: a prompt in, a square PNG out.
 
     Implementations: ``BuiltinImageBackend`` (the digit model shipped with
@@ -62,13 +63,3 @@ class ImageBackend(abc.ABC):
     async def close(self) -> None:
         """Wait for the drawing in progress, then release the model."""
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
