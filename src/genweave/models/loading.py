@@ -56,6 +56,14 @@ def backend_class(table: Mapping[str, str], name: str, base: B, kind: str) -> B:
 class ClosingBackend(abc.ABC):
     """A backend that holds a model or a connection: ``async with`` closes it."""
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> Self:
+        """Create the backend from config (what the family's ``load_*`` function calls)."""
+        raise TypeError(
+            f"{cls.__name__} cannot be created from settings; "
+            "give it a from_settings classmethod, or construct it directly"
+        )
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Finish or end the work in flight and release the model or connection."""

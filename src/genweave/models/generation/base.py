@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncGenerator, Sequence
-from typing import TYPE_CHECKING, Final, Literal, Self
+from typing import TYPE_CHECKING, Final, Literal
 
 import msgspec
 
@@ -19,7 +19,7 @@ from genweave.models.loading import ClosingBackend
 from .chat import CHAT_STOPS, Message, format_chat
 
 if TYPE_CHECKING:
-    from .config import BackendSettings
+    pass
 
 __all__ = ["FinishReason", "GenerationParams", "TextBackend", "TextDelta", "TokenUsage"]
 
@@ -113,14 +113,6 @@ class TextBackend(ClosingBackend):
     Without ``aclosing``, a stream abandoned by ``break`` is only closed when
     it is garbage-collected.
     """
-
-    @classmethod
-    def from_settings(cls, settings: BackendSettings) -> Self:
-        """Create the backend from config (what ``load_backend`` calls)."""
-        raise TypeError(
-            f"{cls.__name__} cannot be created from settings; "
-            "give it a from_settings classmethod, or construct it directly"
-        )
 
     @property
     @abc.abstractmethod

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 from genweave.models.loading import ClosingBackend
 
 if TYPE_CHECKING:
-    from .config import ImageSettings
+    pass
 
 __all__ = ["ImageBackend", "Picture"]
 
@@ -41,14 +41,6 @@ class ImageBackend(ClosingBackend):
     ...         picture = await backend.draw("a lighthouse at dusk", size=256, seed=7)
     ...     return picture.png
     """
-
-    @classmethod
-    def from_settings(cls, settings: ImageSettings) -> Self:
-        """Create the backend from config (what ``load_image_backend`` calls)."""
-        raise TypeError(
-            f"{cls.__name__} cannot be created from settings; "
-            "give it a from_settings classmethod, or construct it directly"
-        )
 
     @property
     @abc.abstractmethod
