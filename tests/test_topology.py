@@ -121,7 +121,7 @@ def test_component_settings_are_validated_and_injected(tmp_path: Path) -> None:
         ("[components.Configurd]\nbackend = \"x\"",
          r"component 'Configurd' is not defined \(did you mean 'Configured'\?\)"),
         ('preset = "monolith"\n[groups.a]\ncomponents = ["Configured"]',
-         "either 'preset' or \\[groups\\] tables"),
+         "preset .monolith. has no group .a."),
     ]:
         bad = write(tmp_path, ('preset = "monolith"\n' if "preset" not in text else "") + text)
         with pytest.raises(TopologyError, match=message):

@@ -7,6 +7,7 @@ from genweave.context import call_metadata, deadline, with_metadata
 from genweave.deploy import Deployment, deploy, deployment
 from genweave.errors import (
     CallError,
+    CircuitOpen,
     ComponentError,
     ConnectionLost,
     DeadlineExceeded,
@@ -16,6 +17,7 @@ from genweave.errors import (
     InvalidArgument,
     MessageTooLarge,
     NotFound,
+    Overloaded,
     ProtocolError,
     TopologyError,
     Unavailable,
@@ -27,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "App",
     "CallError",
+    "CircuitOpen",
     "ComponentError",
     "ConnectionLost",
     "DeadlineExceeded",
@@ -37,6 +40,7 @@ __all__ = [
     "InvalidArgument",
     "MessageTooLarge",
     "NotFound",
+    "Overloaded",
     "ProtocolError",
     "Ref",
     "Topology",

@@ -12,7 +12,9 @@
         ├── NotFound             the callee has no such component or method      (404)
         ├── InterfaceMismatch    caller and callee versions are incompatible      (409)
         ├── Unavailable          no ready replica, or the connection failed       (503)
-        │   └── ConnectionLost   the callee died while the call was in flight     (503)
+        │   ├── ConnectionLost   the callee died while the call was in flight     (503)
+        │   ├── Overloaded       the callee or the Ref is at its concurrency limit (503)
+        │   └── CircuitOpen      recent calls failed; this one was not attempted  (503)
         ├── DeadlineExceeded     the call's deadline passed (also a TimeoutError) (504)
         └── ComponentError       the method itself raised                         (500)
 
@@ -32,6 +34,7 @@ from typing import ClassVar
 __all__ = [
     "CallError",
     "ComponentError",
+    "CircuitOpen",
     "ConnectionLost",
     "DeadlineExceeded",
     "DefinitionError",
@@ -40,6 +43,7 @@ __all__ = [
     "InvalidArgument",
     "MessageTooLarge",
     "NotFound",
+    "Overloaded",
     "ProtocolError",
     "TopologyError",
     "Unavailable",
@@ -138,6 +142,19 @@ class ConnectionLost(Unavailable):
     """
 
 
+class Overloaded(Unavailable):
+    """The call was refused, not run: a concurrency limit was reached.
+
+    Raised by a callee whose queue of waiting calls is full, and by a Ref whose
+    bulkhead is full.  Refusing at once keeps latency bounded under overload;
+    the caller may retry later (the gateway answers 503 with ``Retry-After``).
+    """
+
+
+class CircuitOpen(Unavailable):
+    """The Ref's circuit breaker is open: recent calls failed, this one was not sent."""
+
+
 class DeadlineExceeded(CallError, TimeoutError):
     """The call's deadline passed before a result arrived."""
 
@@ -181,6 +198,8 @@ CALL_ERRORS: dict[str, type[CallError]] = {
         InterfaceMismatch,
         Unavailable,
         ConnectionLost,
+        Overloaded,
+        CircuitOpen,
         DeadlineExceeded,
         ComponentError,
     )

@@ -1,18 +1,46 @@
-"""Call policies: how long to wait, and when and how to try again.
+"""Call policies: how long to wait, when to try again, and when not to try at all.
 
 Retries are only ever automatic where they cannot duplicate work: a call that
-was refused before it started (no replica, connect failure, draining callee),
-or a call to a method declared ``idempotent`` whose connection broke mid-call.
+was refused before it started (no replica, connect failure, draining or
+overloaded callee), or a call to a method declared ``idempotent`` whose
+connection broke mid-call.
+
+The rest isolates a caller from a failing callee, per Ref, as declared in the
+topology file (``[refs.TARGET]`` or ``[refs."Caller.attribute"]``)::
+
+    [refs.Illustrator]
+    timeout = 5.0                              # seconds per call through this Ref
+    retries = 2                                # extra attempts, where safe (see above)
+    bulkhead = 8                               # at most 8 calls in flight; more fail at once
+    circuit = { failures = 5, reset_after = 2.0 }
+    fallback = { values = { draw = "..." } }   # or { component = "SpareIllustrator" }
 """
 
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal
 
-from genweave.errors import CallError, ConnectionLost, Unavailable
+import msgspec
 
-__all__ = ["RetryPolicy", "effective_timeout"]
+from genweave.errors import CallError, ConnectionLost, DeadlineExceeded, Unavailable
+
+__all__ = [
+    "Bulkhead",
+    "CircuitBreaker",
+    "CircuitSettings",
+    "FallbackSettings",
+    "RefPolicy",
+    "RetryPolicy",
+    "effective_timeout",
+    "is_outage",
+    "policy_for",
+]
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +63,9 @@ class RetryPolicy:
         return isinstance(error, Unavailable)
 
 
+DEFAULT_RETRY: Final = RetryPolicy()
+
+
 def effective_timeout(method_timeout: float | None, remaining: float | None) -> float | None:
     """The tighter of a method's own timeout and the caller's remaining deadline."""
     if method_timeout is None:
@@ -42,3 +73,126 @@ def effective_timeout(method_timeout: float | None, remaining: float | None) -> 
     if remaining is None:
         return method_timeout
     return min(method_timeout, remaining)
+
+
+def is_outage(error: BaseException) -> bool:
+    """A failure of the callee's availability, not of the request itself.
+
+    These count against a circuit breaker and trigger fallbacks; an exception
+    the method raised (bad input, a bug) does neither.
+    """
+    return isinstance(error, Unavailable | DeadlineExceeded)
+
+
+class CircuitSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    failures: Annotated[int, msgspec.Meta(ge=1)] = 5
+    """Consecutive outages that open the circuit."""
+    reset_after: Positive = 5.0
+    """Seconds the circuit stays open before one trial call is let through (half-open)."""
+
+
+class FallbackSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a call gets instead of an outage: another component's answer, or a fixed value."""
+
+    component: str | None = None
+    """A component with the same methods (by name and shape), called instead."""
+    values: dict[str, Any] = {}
+    """Method name -> value returned (a list of items for a streaming method)."""
+
+
+class RefPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How calls through one Ref behave when the callee is slow, busy or down."""
+
+    timeout: Positive | None = None
+    retries: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    bulkhead: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    circuit: CircuitSettings | None = None
+    fallback: FallbackSettings | None = None
+
+    def retry(self) -> RetryPolicy:
+        if self.retries is None:
+            return DEFAULT_RETRY
+        return RetryPolicy(attempts=self.retries + 1)
+
+
+def policy_for(refs: Mapping[str, RefPolicy], caller: str, attribute: str,
+               target: str) -> RefPolicy | None:
+    """The policy of the Ref ``caller.attribute``: its own entry, else its target's."""
+    return refs.get(f"{caller}.{attribute}") or refs.get(target)
+
+
+CircuitState = Literal["closed", "open", "half-open"]
+
+
+class CircuitBreaker:
+    """Stops calling a callee that keeps failing, and probes it until it recovers.
+
+    Closed: calls pass; ``failures`` consecutive outages open it.  Open: calls
+    fail at once with ``CircuitOpen`` for ``reset_after`` seconds.  Half-open:
+    one trial call passes; success closes the circuit, failure opens it again.
+    """
+
+    def __init__(self, settings: CircuitSettings, clock: Any = time.monotonic) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._trial = False
+
+    @property
+    def state(self) -> CircuitState:
+        if self._opened_at is None:
+            return "closed"
+        if self._clock() - self._opened_at >= self.settings.reset_after:
+            return "half-open"
+        return "open"
+
+    def retry_after(self) -> float:
+        """Seconds until the circuit lets a trial call through (0 when it does now)."""
+        if self._opened_at is None:
+            return 0.0
+        return max(0.0, self._opened_at + self.settings.reset_after - self._clock())
+
+    def allow(self) -> bool:
+        """Whether a call may go out now; in half-open, only one at a time does."""
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "open" or self._trial:
+            return False
+        self._trial = True
+        return True
+
+    def succeeded(self) -> None:
+        self._failures = 0
+        self._opened_at = None
+        self._trial = False
+
+    def failed(self) -> None:
+        self._trial = False
+        self._failures += 1
+        if self._opened_at is not None or self._failures >= self.settings.failures:
+            self._opened_at = self._clock()
+
+    def released(self) -> None:
+        """A call let through ended with neither verdict (e.g. the method raised)."""
+        self._trial = False
+
+
+class Bulkhead:
+    """At most ``limit`` calls in flight through one Ref; the rest are refused at once."""
+
+    __slots__ = ("in_flight", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+    def try_enter(self) -> bool:
+        if self.in_flight >= self.limit:
+            return False
+        self.in_flight += 1
+        return True
+
+    def leave(self) -> None:
+        self.in_flight -= 1

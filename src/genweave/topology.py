@@ -1,20 +1,29 @@
-"""Topologies: which components share a process, and how many replicas each group runs.
+"""Topologies: which components share a process, and how each group runs.
 
 A topology is a preset name or a TOML file (``genweave.toml``)::
 
-    preset = "hybrid"             # or [groups.NAME] tables, as below
-transport = "unix"            # or "tcp"
-max_message_bytes = 67108864  # optional; larger calls fail with MessageTooLarge
+    preset = "hybrid"             # or [groups.NAME] tables with components, as below
+    transport = "unix"            # or "tcp"
+    max_message_bytes = 67108864  # optional; larger calls fail with MessageTooLarge
 
     [groups.core]
     components = ["Assistant", "Retriever", "Moderator"]
 
-    [groups.inference]
-    components = ["Generator"]
+    [groups.generator]
+    components = ["Generator"]    # with a preset, group tables only set options
     replicas = 2
+    max_in_flight = 64            # calls one replica runs at once; more are refused
+    autoscale = { min = 1, max = 4, target_in_flight = 4 }
+
+    [groups.generator.variants.small]   # an experiment: 10% of traffic, sticky per user
+    weight = 10
+    settings.Generator = { backend = "builtin" }
 
     [components.Generator]        # settings, for components declared with config=...
     backend = "builtin"
+
+    [refs.Illustrator]            # isolation policy for calls to Illustrator
+    circuit = { failures = 3, reset_after = 2.0 }
 
 Presets need no file: ``monolith`` (one group), ``microservices`` (one group per
 component) and ``hybrid`` (a ``core`` group, with each ``role="inference"``
@@ -34,13 +43,17 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 import msgspec
 
 from genweave.application import App
+from genweave.component import ComponentSpec, spec_of
 from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
 from genweave.errors import TopologyError
+from genweave.resilience import RefPolicy
 
 __all__ = [
     "PRESETS",
+    "Autoscale",
     "Group",
     "Topology",
+    "Variant",
     "caller_waves",
     "component_settings",
     "load_topology",
@@ -55,6 +68,43 @@ _PATH_IN_ERROR = re.compile(r" - at `\$([^`]*)`$")
 _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `([^`]+)`")
 
 Transport = Literal["unix", "tcp"]
+DEFAULT_MAX_IN_FLIGHT: Final = 256
+"""Calls one replica runs at once by default; beyond it calls are refused (Overloaded)."""
+
+_Count = Annotated[int, msgspec.Meta(ge=1)]
+_Seconds = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class Autoscale(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Follow measured load: ``ceil(in-flight calls / target_in_flight)`` replicas.
+
+    A change must be wanted for ``up_delay`` (growing) or ``down_delay``
+    (shrinking) seconds before it happens, so bursts do not make replicas flap.
+    """
+
+    max: _Count
+    min: _Count = 1
+    target_in_flight: Annotated[float, msgspec.Meta(gt=0)] = 4.0
+    up_delay: _Seconds = 2.0
+    down_delay: _Seconds = 30.0
+    interval: Annotated[float, msgspec.Meta(gt=0)] = 0.5
+    """Seconds between load samples."""
+
+
+class Variant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Another version of a group's components, run beside the primary one.
+
+    ``weight`` percent of calls go to it, chosen per user (or API key) so a
+    user stays on one variant; a ``shadow`` variant instead gets a copy of
+    every call, whose result is discarded.
+    """
+
+    name: str
+    replicas: _Count = 1
+    weight: Annotated[float, msgspec.Meta(ge=0, le=100)] = 0.0
+    shadow: bool = False
+    settings: dict[str, dict[str, Any]] = {}
+    """Component name -> settings that replace the primary's ``[components.NAME]`` keys."""
 
 
 class Group(msgspec.Struct, frozen=True):
@@ -64,6 +114,20 @@ class Group(msgspec.Struct, frozen=True):
     components: tuple[str, ...]
     replicas: int = 1
     version: str = "1"
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    autoscale: Autoscale | None = None
+    variants: tuple[Variant, ...] = ()
+
+    @property
+    def primary_weight(self) -> float:
+        """Percent of calls the primary version takes: what the variants leave."""
+        return 100.0 - sum(v.weight for v in self.variants if not v.shadow)
+
+    def variant(self, name: str) -> Variant:
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise TopologyError(f"group '{self.name}' has no variant '{name}'")
 
 
 class Topology(msgspec.Struct, frozen=True):
@@ -75,6 +139,8 @@ class Topology(msgspec.Struct, frozen=True):
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     settings: dict[str, dict[str, Any]] = {}
     """Per-component settings (``[components.NAME]`` tables), validated against the app."""
+    refs: dict[str, RefPolicy] = {}
+    """Isolation policies: ``"Target"`` (every Ref to it) or ``"Caller.attribute"`` (one Ref)."""
 
     def group(self, name: str) -> Group:
         for group in self.groups:
@@ -89,10 +155,26 @@ class Topology(msgspec.Struct, frozen=True):
         raise TopologyError(f"topology '{self.name}': component '{component}' is in no group")
 
 
+class _VariantTable(msgspec.Struct, forbid_unknown_fields=True):
+    replicas: _Count = 1
+    weight: Annotated[float, msgspec.Meta(ge=0, le=100)] = 0.0
+    shadow: bool = False
+    settings: dict[str, dict[str, Any]] = {}
+
+
 class _GroupTable(msgspec.Struct, forbid_unknown_fields=True):
-    components: list[str]
+    components: list[str] | None = None
     replicas: int = 1
     version: str = "1"
+    max_in_flight: _Count = DEFAULT_MAX_IN_FLIGHT
+    autoscale: Autoscale | None = None
+    variants: dict[str, _VariantTable] = {}
+
+    def group(self, name: str, components: tuple[str, ...]) -> Group:
+        variants = tuple(Variant(n, v.replicas, v.weight, v.shadow, v.settings)
+                         for n, v in self.variants.items())
+        return Group(name, components, self.replicas, self.version, self.max_in_flight,
+                     self.autoscale, variants)
 
 
 class _TopologyFile(msgspec.Struct, forbid_unknown_fields=True):
@@ -101,6 +183,7 @@ class _TopologyFile(msgspec.Struct, forbid_unknown_fields=True):
     preset: str | None = None
     groups: dict[str, dict[str, Any]] = {}
     components: dict[str, dict[str, Any]] = {}
+    refs: dict[str, RefPolicy] = {}
     transport: Transport = "unix"
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024)] = DEFAULT_MAX_MESSAGE_BYTES
 
@@ -136,21 +219,40 @@ def load_topology(path: str | Path, app: App) -> Topology:
     except tomllib.TOMLDecodeError as exc:
         raise TopologyError(f"{path}: not valid TOML: {exc}") from None
     parsed = _convert(raw, _TopologyFile, f"{path}, ")
-    if parsed.preset is not None and parsed.groups:
-        raise TopologyError(f"{path}: give either 'preset' or [groups] tables, not both")
-    if parsed.preset is None and not parsed.groups:
+    tables = {name: _convert(raw_table, _GroupTable, f"{path}, [groups.{name}] ")
+              for name, raw_table in parsed.groups.items()}
+    if parsed.preset is None and not tables:
         parsed.preset = "monolith"  # a file of settings only
-    groups = preset(parsed.preset, app).groups if parsed.preset is not None else tuple(
-        Group(name, tuple(table.components), table.replicas, table.version)
-        for name, table in (
-            (name, _convert(raw_table, _GroupTable, f"{path}, [groups.{name}] "))
-            for name, raw_table in parsed.groups.items()
-        )
-    )
-    name = path.stem if parsed.groups else parsed.preset or path.stem
+    if parsed.preset is not None:
+        groups = _amend(preset(parsed.preset, app).groups, tables, parsed.preset, str(path))
+        name = parsed.preset
+    else:
+        for group_name, table in tables.items():
+            if table.components is None:
+                raise TopologyError(f"{path}, [groups.{group_name}] components: required "
+                                    "(or set 'preset' to amend a preset's groups)")
+        groups = tuple(table.group(n, tuple(table.components or ())) for n, table in tables.items())
+        name = path.stem
     topology = Topology(name, groups, parsed.transport, parsed.max_message_bytes,
-                        parsed.components)
+                        parsed.components, parsed.refs)
     return validate(topology, app, source=str(path))
+
+
+def _amend(groups: tuple[Group, ...], tables: dict[str, _GroupTable], preset_name: str,
+           source: str) -> tuple[Group, ...]:
+    """A preset's groups with the options of same-named ``[groups.NAME]`` tables."""
+    by_name = {g.name: g for g in groups}
+    for name, table in tables.items():
+        where = f"{source}, [groups.{name}]"
+        if name not in by_name:
+            raise TopologyError(f"{where}: preset '{preset_name}' has no group '{name}'"
+                                f"{_did_you_mean(name, by_name)}; its groups are "
+                                f"{', '.join(by_name)}")
+        if table.components is not None:
+            raise TopologyError(f"{where} components: a preset places the components; "
+                                "remove 'preset' to define groups yourself")
+        by_name[name] = table.group(name, by_name[name].components)
+    return tuple(by_name.values())
 
 
 def resolve_topology(spec: str | Path | Topology | None, app: App,
@@ -188,6 +290,7 @@ def validate(topology: Topology, app: App, source: str) -> Topology:
             )
         if isinstance(group.replicas, bool) or group.replicas < 1:
             raise TopologyError(f"{where}: replicas must be an integer >= 1, got {group.replicas}")
+        _validate_group_options(group, app, where)
         if not group.components:
             raise TopologyError(f"{where}: components is empty")
         for name in group.components:
@@ -202,6 +305,7 @@ def validate(topology: Topology, app: App, source: str) -> Topology:
                 )
             placed[name] = group.name
     _validate_settings(topology, app, source)
+    _validate_refs(topology, app, source)
     missing = sorted(set(app.components) - set(placed))
     if missing:
         raise TopologyError(
@@ -224,12 +328,83 @@ def _validate_settings(topology: Topology, app: App, source: str) -> None:
         _convert(table, spec.config, f"{where} ")
 
 
-def component_settings(topology: Topology, app: App, name: str) -> Any:
-    """The validated settings object for component ``name`` (defaults where not given)."""
+def _validate_group_options(group: Group, app: App, where: str) -> None:
+    scale = group.autoscale
+    if scale is not None and not scale.min <= scale.max:
+        raise TopologyError(f"{where} autoscale: min ({scale.min}) is above max ({scale.max})")
+    if scale is not None and not scale.min <= group.replicas <= scale.max:
+        raise TopologyError(f"{where} replicas: {group.replicas} is outside autoscale's "
+                            f"[{scale.min}, {scale.max}]")
+    if group.primary_weight < 0:
+        raise TopologyError(f"{where} variants: weights add up to more than 100")
+    for variant in group.variants:
+        at = f"{where} variants.{variant.name}"
+        if variant.shadow and variant.weight:
+            raise TopologyError(f"{at}: a shadow variant takes no weight (it gets copies)")
+        for name, table in variant.settings.items():
+            if name not in group.components:
+                raise TopologyError(f"{at} settings: '{name}' is not a component of this group")
+            config = app.components[name].config
+            if config is None:
+                raise TopologyError(f"{at} settings.{name}: component '{name}' takes no settings")
+            _convert(table, config, f"{at} settings.{name} ")
+
+
+def _validate_refs(topology: Topology, app: App, source: str) -> None:
+    for key, policy in topology.refs.items():
+        where = f"{source}, [refs.{key}]"
+        caller, dot, attribute = key.partition(".")
+        if dot:
+            spec = app.components.get(caller)
+            if spec is None or attribute not in spec.refs:
+                known = [f"{n}.{a}" for n, s in app.components.items() for a in s.refs]
+                raise TopologyError(f"{where}: no Ref '{key}'{_did_you_mean(key, known)}")
+            target = spec_of(spec.refs[attribute])
+        elif key in app.components:
+            target = app.components[key]
+        else:
+            raise TopologyError(f"{where}: component '{key}' is not defined"
+                                f"{_did_you_mean(key, app.components)}")
+        if policy.fallback is not None:
+            _validate_fallback(policy, target, app, where)
+
+
+def _validate_fallback(policy: RefPolicy, target: ComponentSpec, app: App, where: str) -> None:
+    fallback = policy.fallback
+    assert fallback is not None
+    if fallback.component is not None:
+        spare = app.components.get(fallback.component)
+        if spare is None:
+            raise TopologyError(f"{where} fallback.component: '{fallback.component}' is not "
+                                f"defined{_did_you_mean(fallback.component, app.components)}")
+        for method in target.methods.values():
+            other = spare.methods.get(method.name)
+            if other is None or other.descriptor() != method.descriptor():
+                raise TopologyError(
+                    f"{where} fallback.component: '{spare.name}' has no method "
+                    f"'{method.name}' with the shape of {method.qualname}")
+    for name, value in fallback.values.items():
+        method = target.methods.get(name)
+        if method is None:
+            raise TopologyError(f"{where} fallback.values.{name}: {target.name} has no method "
+                                f"'{name}'{_did_you_mean(name, target.methods)}")
+        shape = list[method.result] if method.stream else method.result  # type: ignore[valid-type]
+        _convert(value, shape, f"{where} fallback.values.{name} ")
+
+
+def component_settings(topology: Topology, app: App, name: str,
+                       variant: str | None = None) -> Any:
+    """The validated settings object for component ``name`` (defaults where not given).
+
+    With ``variant``, that variant's settings replace the primary's key by key.
+    """
     spec = app.components[name]
     if spec.config is None:
         return None
-    return _convert(topology.settings.get(name, {}), spec.config, f"[components.{name}] ")
+    table = dict(topology.settings.get(name, {}))
+    if variant is not None:
+        table.update(topology.group_of(name).variant(variant).settings.get(name, {}))
+    return _convert(table, spec.config, f"[components.{name}] ")
 
 
 def _group_name(component: str) -> str:

@@ -70,6 +70,8 @@ class GatewaySettings(msgspec.Struct, frozen=True):
     api_keys: list[ApiKey] = []
     max_body_bytes: int = 4 * 1024 * 1024
     request_timeout: float = 120.0
+    max_concurrent_requests: int = 1024
+    """API requests served at once per gateway replica; beyond it, 503 with Retry-After."""
     console: bool = True
 
 
@@ -120,7 +122,8 @@ class Gateway:
         self._samples: collections.deque[Totals] = collections.deque(maxlen=STATUS_SAMPLES)
         self._model_cache: dict[str, tuple[str, float]] = {}
         api = Api("genweave reference app", keys=KeyRing(self.config.api_keys),
-                  max_body_bytes=self.config.max_body_bytes, timeout=self.config.request_timeout)
+                  max_body_bytes=self.config.max_body_bytes, timeout=self.config.request_timeout,
+                  max_concurrent=self.config.max_concurrent_requests)
         self._routes(api)
         self._server = HttpServer(api.asgi(), self.config.host, self.config.port)
         await self._server.start()

@@ -19,6 +19,7 @@ from genweave.runtime.refs import ComponentProxy, direct_proxy, remote_proxy
 from genweave.runtime.router import Router
 from genweave.topology import Topology, caller_waves, component_settings
 from genweave.transport.endpoints import listen, memory_servers
+from genweave.transport.server import Dispatcher
 
 __all__ = ["InProcessDeployment"]
 
@@ -45,7 +46,7 @@ class InProcessDeployment(Deployment):
             names = tuple(self.app.components)
             host = Host(self.app, names, None, self.topology.max_message_bytes,
                         {n: component_settings(self.topology, self.app, n) for n in names},
-                        self.runtime)
+                        self.runtime, self.topology.refs)
             self.hosts["main"] = host
             await host.start()
             return
@@ -64,7 +65,7 @@ class InProcessDeployment(Deployment):
         for name in self._start_order():
             host = self.hosts[name]
             await host.start()
-            await listen(f"memory:{prefix}/{name}/0", host.dispatcher(f"{name}/0"))
+            await listen(f"memory:{prefix}/{name}/0", self._dispatcher(name))
 
     async def stop_group(self, group: str) -> None:
         """Take ``group`` off the network: calls to it now fail as ``Unavailable``."""
@@ -84,11 +85,15 @@ class InProcessDeployment(Deployment):
         self._check_codec()
         self._down.discard(group)
         address = next(a for a in self._addresses if f"/{group}/" in a)
-        await listen(address, self.hosts[group].dispatcher(f"{group}/0"))
+        await listen(address, self._dispatcher(group))
         views = self._membership.snapshot()
         self._membership.update(MembershipView(views.version + 1, {**views.groups,
                                                                   group: [address]},
                                                sorted(self._down)))
+
+    def _dispatcher(self, group: str) -> Dispatcher:
+        limit = self.topology.group(group).max_in_flight
+        return self.hosts[group].dispatcher(f"{group}/0", limit)
 
     def _check_codec(self) -> None:
         if not self.codec:

@@ -33,7 +33,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from genweave._aio import closing_stream
-from genweave.context import deadline
+from genweave.context import deadline, with_metadata
 from genweave.errors import CallError
 from genweave.gateway.auth import KeyRing
 from genweave.gateway.errors import (
@@ -51,6 +51,7 @@ logger = logging.getLogger("genweave.gateway")
 
 JSON: Final = "application/json"
 DEFAULT_MAX_BODY: Final = 4 * 1024 * 1024
+DEFAULT_MAX_CONCURRENT: Final = 1024
 GATEWAY_COMPONENT: Final = "Gateway"
 
 
@@ -84,12 +85,16 @@ class Api:
     """A set of routes served with the same keys, limits and error handling."""
 
     def __init__(self, title: str, *, keys: KeyRing, version: str = "1",
-                 max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = 120.0) -> None:
+                 max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = 120.0,
+                 max_concurrent: int = DEFAULT_MAX_CONCURRENT) -> None:
         self.title = title
         self.version = version
         self.keys = keys
         self.max_body_bytes = max_body_bytes
         self.timeout = timeout
+        self.max_concurrent = max_concurrent
+        """API requests handled at once (a stream counts until its first event); more get 503."""
+        self.in_flight = 0
         self._routes: list[_RouteSpec] = []
         self._extra: list[Route] = []
 
@@ -127,10 +132,17 @@ class Api:
             msgspec.json.Decoder(spec.body, strict=False) if spec.body is not None else None)
 
         async def endpoint(request: Request) -> Response:
+            if spec.auth and self.in_flight >= self.max_concurrent:
+                stats.record(0.0, False)
+                return error_response(_OVERLOADED)
             start = time.perf_counter()
             stats.in_flight += 1
-            response = await self._handle(spec, decoder, request)
-            stats.in_flight -= 1
+            self.in_flight += 1
+            try:
+                response = await self._handle(spec, decoder, request)
+            finally:
+                stats.in_flight -= 1
+                self.in_flight -= 1
             stats.record(time.perf_counter() - start, response.status_code < 500)
             return response
 
@@ -146,8 +158,12 @@ class Api:
                 body = _decode(decoder, await self._read_body(request))
             call = ApiCall(request, key, secrets.token_hex(12), self.timeout)
             # For a stream this bounds the start (up to its first event); sse() bounds the rest.
-            async with deadline(self.timeout):
-                result = await spec.handler(call, body)
+            # The key's name (and OpenAI's ``user``) travel with every call: experiments
+            # keep a user on one variant.
+            user = getattr(body, "user", "")
+            with with_metadata(api_key=key, **({"user": user} if user else {})):
+                async with deadline(self.timeout):
+                    result = await spec.handler(call, body)
         except APIError as error:
             return error_response(error)
         except CallError as error:
@@ -226,6 +242,11 @@ def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
     except msgspec.DecodeError:
         raise APIError(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.",
                        code="invalid_json") from None
+
+
+_OVERLOADED: Final = APIError(HTTPStatus.SERVICE_UNAVAILABLE,
+                              "the gateway is at its limit of requests in flight; retry shortly",
+                              code="overloaded", headers={"Retry-After": "1"})
 
 
 def _too_large(limit: int) -> APIError:

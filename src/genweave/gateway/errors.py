@@ -14,11 +14,13 @@ from starlette.responses import Response
 
 from genweave.errors import (
     CallError,
+    CircuitOpen,
     ComponentError,
     DeadlineExceeded,
     InvalidArgument,
     MessageTooLarge,
     NotFound,
+    Overloaded,
     Unavailable,
 )
 
@@ -84,6 +86,12 @@ def from_validation_error(message: str) -> APIError:
 def from_call_error(error: CallError) -> APIError:
     """The HTTP face of a failed component call."""
     component = error.component or "a component"
+    if isinstance(error, Overloaded):
+        return APIError(HTTPStatus.SERVICE_UNAVAILABLE, f"{component} is overloaded: "
+                        f"{error.message}", code="overloaded", headers={"Retry-After": "1"})
+    if isinstance(error, CircuitOpen):
+        return APIError(HTTPStatus.SERVICE_UNAVAILABLE, f"{component} is unavailable: "
+                        f"{error.message}", code="circuit_open", headers={"Retry-After": "1"})
     if isinstance(error, Unavailable):
         return APIError(HTTPStatus.SERVICE_UNAVAILABLE,
                         f"{component} is unavailable: {error.message}", code="unavailable")
@@ -110,8 +118,8 @@ def from_call_error(error: CallError) -> APIError:
 
 
 _CLIENT_ERRORS: Final = frozenset({"builtins.ValueError"})
+"""Exception types a component raises for bad input: reported as 400, message kept."""
 _MISSING: Final = frozenset({"builtins.LookupError", "builtins.KeyError"})
 """Exception types a component raises for something that does not exist: 404."""
 _OVERLOADED: Final = "Overloaded"
 """Suffix of the exception types components raise when their queues are full."""
-"""Exception types a component raises for bad input: reported as 400, message kept."""

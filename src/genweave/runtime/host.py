@@ -14,18 +14,20 @@ from collections.abc import Callable, Mapping
 from genweave.application import App
 from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
 from genweave.component import ComponentSpec, injected_annotations, spec_of
+from genweave.resilience import RefPolicy, RetryPolicy, policy_for
+from genweave.runtime.guard import guarded_proxy
 from genweave.runtime.introspect import Admin, Runtime
 from genweave.runtime.refs import ComponentProxy, direct_proxy, remote_proxy
 from genweave.runtime.router import Router
 from genweave.topology import Topology, component_settings
-from genweave.transport.server import Dispatcher
+from genweave.transport.server import UNLIMITED, Dispatcher
 
 __all__ = ["Host"]
 
 logger = logging.getLogger("genweave.host")
 
-ProxyFactory = Callable[[ComponentSpec, str], ComponentProxy]
-"""(target spec, name of the calling component) -> proxy for a component outside this host."""
+ProxyFactory = Callable[[ComponentSpec, str, float | None, RetryPolicy | None], ComponentProxy]
+"""(target spec, calling component, timeout, retry) -> proxy for a component outside this host."""
 
 
 class Host:
@@ -38,9 +40,12 @@ class Host:
     def __init__(self, app: App, names: tuple[str, ...], remote: ProxyFactory | None,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                  settings: Mapping[str, object] | None = None,
-                 runtime: Runtime | None = None) -> None:
+                 runtime: Runtime | None = None,
+                 refs: Mapping[str, RefPolicy] | None = None) -> None:
         self.app = app
         self.runtime = runtime
+        self.refs = refs or {}
+        """Ref isolation policies, as in ``Topology.refs``."""
         self.settings = settings or {}
         self.max_message_bytes = max_message_bytes
         self.names = names
@@ -50,15 +55,18 @@ class Host:
 
     @classmethod
     def for_group(cls, app: App, topology: Topology, group: str, router: Router,
-                  runtime: Runtime | None = None) -> Host:
-        """A host for ``group`` whose other Refs go through ``router``."""
+                  runtime: Runtime | None = None, variant: str | None = None) -> Host:
+        """A host for ``group`` (or one of its variants) whose other Refs go through ``router``."""
 
-        def remote(target: ComponentSpec, caller: str) -> ComponentProxy:
-            return remote_proxy(target, router, topology.group_of(target.name).name, caller)
+        def remote(target: ComponentSpec, caller: str, timeout: float | None,
+                   retry: RetryPolicy | None) -> ComponentProxy:
+            return remote_proxy(target, router, topology.group_of(target.name).name, caller,
+                                timeout, retry)
 
         names = topology.group(group).components
-        settings = {name: component_settings(topology, app, name) for name in names}
-        return cls(app, names, remote, topology.max_message_bytes, settings, runtime)
+        settings = {name: component_settings(topology, app, name, variant) for name in names}
+        return cls(app, names, remote, topology.max_message_bytes, settings, runtime,
+                   topology.refs)
 
     async def start(self) -> None:
         """Instantiate, inject, then run ``on_start`` hooks, dependencies first."""
@@ -69,7 +77,7 @@ class Host:
                 instance.config = self.settings.get(name) or spec.config()
         for name, spec in specs.items():
             for attr, target_cls in spec.refs.items():
-                setattr(self.instances[name], attr, self.proxy(spec_of(target_cls), caller=name))
+                setattr(self.instances[name], attr, self.ref(name, attr, spec_of(target_cls)))
             self._inject_runtime(name, spec)
         for name in self._start_order():
             hook = getattr(self.instances[name], "on_start", None)
@@ -84,22 +92,35 @@ class Host:
                     raise LookupError(f"{name}.{attr}: no Runtime is available in this host")
                 setattr(self.instances[name], attr, self.runtime)
 
-    def proxy(self, target: ComponentSpec, caller: str) -> ComponentProxy:
-        """A Ref to ``target``, direct when it lives in this host."""
+    def ref(self, caller: str, attribute: str, target: ComponentSpec) -> ComponentProxy:
+        """What ``caller.attribute`` holds: a proxy to ``target`` under its Ref policy."""
+        policy = policy_for(self.refs, caller, attribute, target.name)
+        if policy is None:
+            return self.proxy(target, caller)
+        proxy = self.proxy(target, caller, policy.timeout, policy.retry())
+        if policy.circuit is None and policy.bulkhead is None and policy.fallback is None:
+            return proxy
+        spare = policy.fallback.component if policy.fallback is not None else None
+        fallback = self.proxy(self.app.spec(spare), caller) if spare is not None else None
+        return guarded_proxy(proxy, policy, fallback)
+
+    def proxy(self, target: ComponentSpec, caller: str, timeout: float | None = None,
+              retry: RetryPolicy | None = None) -> ComponentProxy:
+        """A plain proxy to ``target``, direct when it lives in this host."""
         instance = self.instances.get(target.name)
         if instance is not None:
-            return direct_proxy(target, instance)
+            return direct_proxy(target, instance, timeout)
         if self._remote is None:
             raise LookupError(f"component '{target.name}' is not hosted here")
-        return self._remote(target, caller)
+        return self._remote(target, caller, timeout, retry)
 
-    def dispatcher(self, where: str) -> Dispatcher:
+    def dispatcher(self, where: str, max_in_flight: int = UNLIMITED) -> Dispatcher:
         """A dispatcher serving this host's components to other processes."""
         served: dict[str, tuple[object, ComponentSpec]] = {
             name: (instance, self.app.components[name]) for name, instance in self.instances.items()
         }
         served["genweave.Admin"] = (Admin(where), spec_of(Admin))
-        return Dispatcher(self.app.name, where, served, self.max_message_bytes)
+        return Dispatcher(self.app.name, where, served, self.max_message_bytes, max_in_flight)
 
     async def stop(self) -> None:
         """Run ``on_stop`` hooks in reverse start order; one failing does not skip the rest."""

@@ -24,7 +24,7 @@ from genweave.errors import (
 )
 from genweave.observe.metrics import REGISTRY
 from genweave.observe.tracecontext import outgoing_traceparent
-from genweave.resilience import effective_timeout
+from genweave.resilience import RetryPolicy, effective_timeout
 
 if TYPE_CHECKING:
     from genweave.runtime.router import Router
@@ -45,22 +45,36 @@ class ComponentProxy:
         return f"<{self._genweave_kind} Ref to {self._genweave_spec.name}>"
 
 
-def direct_proxy(spec: ComponentSpec, instance: object) -> ComponentProxy:
-    """A proxy that calls ``instance`` in this process, with no serialisation."""
+def direct_proxy(spec: ComponentSpec, instance: object,
+                 timeout: float | None = None) -> ComponentProxy:
+    """A proxy that calls ``instance`` in this process, with no serialisation.
+
+    ``timeout`` (a per-Ref limit) bounds each call together with the method's own.
+    """
     proxy = ComponentProxy(spec, "direct")
     for m in spec.methods.values():
         bound = getattr(instance, m.name)
-        setattr(proxy, m.name, _direct_stream(m, bound) if m.stream else _direct_unary(m, bound))
+        setattr(proxy, m.name, _direct_stream(m, bound) if m.stream
+                else _direct_unary(m, bound, _tighter(m.options.timeout, timeout)))
     return proxy
 
 
-def remote_proxy(spec: ComponentSpec, router: Router, group: str, caller: str) -> ComponentProxy:
-    """A proxy that calls the component's group through ``router``."""
+def remote_proxy(spec: ComponentSpec, router: Router, group: str, caller: str,
+                 timeout: float | None = None, retry: RetryPolicy | None = None) -> ComponentProxy:
+    """A proxy that calls the component's group through ``router``.
+
+    ``timeout`` and ``retry`` are a Ref's own policy (see ``genweave.resilience``).
+    """
     proxy = ComponentProxy(spec, f"remote ({group})")
     for m in spec.methods.values():
         make = _remote_stream if m.stream else _remote_unary
-        setattr(proxy, m.name, make(m, router, group, caller))
+        setattr(proxy, m.name, make(m, router, group, _tighter(m.options.timeout, timeout),
+                                    retry))
     return proxy
+
+
+def _tighter(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 def _named(fn: _F, spec: MethodSpec) -> _F:
@@ -78,8 +92,8 @@ def _raised(spec: MethodSpec, exc: Exception) -> CallError:
                            method=spec.name)
 
 
-def _direct_unary(spec: MethodSpec, bound: Callable[..., Any]) -> Callable[..., Any]:
-    method_timeout = spec.options.timeout
+def _direct_unary(spec: MethodSpec, bound: Callable[..., Any],
+                  method_timeout: float | None) -> Callable[..., Any]:
     stats = REGISTRY.method(spec.component, spec.name)
     clock = time.perf_counter
 
@@ -154,10 +168,9 @@ def _direct_stream(spec: MethodSpec, bound: Callable[..., Any]) -> Callable[...,
     return _named(stream, spec)
 
 
-def _remote_unary(spec: MethodSpec, router: Router, group: str,
-                  caller: str) -> Callable[..., Any]:
+def _remote_unary(spec: MethodSpec, router: Router, group: str, method_timeout: float | None,
+                  retry: RetryPolicy | None) -> Callable[..., Any]:
     args_type = spec.args_type
-    method_timeout = spec.options.timeout
 
     async def call(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -166,15 +179,14 @@ def _remote_unary(spec: MethodSpec, router: Router, group: str,
             raise _bad_arguments(spec, exc) from None
         timeout = effective_timeout(method_timeout, context.remaining())
         return await router.call(group, spec, packed, context.outgoing_metadata(), timeout,
-                                 outgoing_traceparent())
+                                 outgoing_traceparent(), retry)
 
     return _named(call, spec)
 
 
-def _remote_stream(spec: MethodSpec, router: Router, group: str,
-                   caller: str) -> Callable[..., Any]:
+def _remote_stream(spec: MethodSpec, router: Router, group: str, method_timeout: float | None,
+                   retry: RetryPolicy | None) -> Callable[..., Any]:
     args_type = spec.args_type
-    method_timeout = spec.options.timeout
 
     async def stream(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         try:
@@ -183,7 +195,7 @@ def _remote_stream(spec: MethodSpec, router: Router, group: str,
             raise _bad_arguments(spec, exc) from None
         timeout = effective_timeout(method_timeout, context.remaining())
         items = router.stream(group, spec, packed, context.outgoing_metadata(), timeout,
-                              outgoing_traceparent())
+                              outgoing_traceparent(), retry)
         async with aclosing(items):
             async for item in items:
                 yield item

@@ -50,8 +50,10 @@ class Router:
         """Calls this router has routed to each replica and not yet finished."""
 
     async def call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
-                   meta: dict[str, str], timeout: float | None, traceparent: str) -> Any:
+                   meta: dict[str, str], timeout: float | None, traceparent: str,
+                   retry: RetryPolicy | None = None) -> Any:
         """One unary call to ``group``, retried on another replica where that is safe."""
+        retry = retry or self.retry
         endpoints = self.membership.endpoints(group)
         if len(endpoints) == 1:
             # Fast path: one replica, already connected; nothing to balance.
@@ -61,12 +63,13 @@ class Router:
                     return await connection.call(spec, args, meta, timeout, traceparent)
                 except Unavailable as error:
                     _name_target(error, spec)
-                    if not self.retry.should_retry(error, 1, spec.options.idempotent):
+                    if not retry.should_retry(error, 1, spec.options.idempotent):
                         raise
-        return await self._call(group, spec, args, meta, timeout, traceparent)
+        return await self._call(group, spec, args, meta, timeout, traceparent, retry)
 
     async def _call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
-                    meta: dict[str, str], timeout: float | None, traceparent: str) -> Any:
+                    meta: dict[str, str], timeout: float | None, traceparent: str,
+                    retry: RetryPolicy) -> Any:
         loop = asyncio.get_running_loop()
         until = None if timeout is None else loop.time() + timeout
         tried: set[str] = set()
@@ -83,16 +86,17 @@ class Router:
                     self._load[address] -= 1
             except Unavailable as error:
                 _name_target(error, spec)
-                if not self.retry.should_retry(error, attempt, spec.options.idempotent):
+                if not retry.should_retry(error, attempt, spec.options.idempotent):
                     raise
                 tried.add(address)
-                await asyncio.sleep(self.retry.delay(attempt))
+                await asyncio.sleep(retry.delay(attempt))
         raise AssertionError("unreachable")
 
     async def stream(self, group: str, spec: MethodSpec, args: msgspec.Struct,
-                     meta: dict[str, str], timeout: float | None,
-                     traceparent: str) -> AsyncGenerator[Any, None]:
+                     meta: dict[str, str], timeout: float | None, traceparent: str,
+                     retry: RetryPolicy | None = None) -> AsyncGenerator[Any, None]:
         """One streaming call; retried only until its first item has arrived."""
+        retry = retry or self.retry
         loop = asyncio.get_running_loop()
         until = None if timeout is None else loop.time() + timeout
         tried: set[str] = set()
@@ -115,11 +119,10 @@ class Router:
                 return
             except Unavailable as error:
                 _name_target(error, spec)
-                retry = self.retry.should_retry(error, attempt, spec.options.idempotent)
-                if started or not retry:
+                if started or not retry.should_retry(error, attempt, spec.options.idempotent):
                     raise
                 tried.add(address)
-                await asyncio.sleep(self.retry.delay(attempt))
+                await asyncio.sleep(retry.delay(attempt))
 
     async def call_at(self, address: str, spec: MethodSpec, args: msgspec.Struct,
                       timeout: float | None = None) -> Any:

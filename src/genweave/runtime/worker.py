@@ -54,7 +54,7 @@ class Worker:
         runtime = SupervisedRuntime(app, spec.topology, self.where, link, router)
         host = Host.for_group(app, spec.topology, spec.group, router, runtime)
         await host.start()
-        dispatcher = host.dispatcher(self.where)
+        dispatcher = host.dispatcher(self.where, spec.topology.group(spec.group).max_in_flight)
         server, address = await listen(spec.listen, dispatcher)
         link.follow(on_lost=lambda: self.events.put_nowait(_CONTROL_LOST))
         await control.register(spec.group, spec.replica, address, os.getpid())

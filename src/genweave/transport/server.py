@@ -20,6 +20,7 @@ from genweave.errors import (
     InvalidArgument,
     MessageTooLarge,
     NotFound,
+    Overloaded,
     Unavailable,
     error_kind,
     qualified_name,
@@ -49,21 +50,30 @@ logger = logging.getLogger("genweave.server")
 
 _Handler = tuple[Callable[..., Any], MethodSpec, MethodStats]
 _DRAINING: Final = "replica is draining and takes no new calls"
+UNLIMITED: Final = 1 << 62
+EXEMPT: Final = frozenset({"genweave.Admin", "genweave.Control"})
+"""Components whose calls are never refused for load: metrics and control must get through."""
 
 
 class Dispatcher:
     """Routes requests to component instances; shared by all connections of a replica.
 
-    Tracks calls in flight so that a graceful stop can wait for them.
+    Tracks calls in flight so that a graceful stop can wait for them, and
+    refuses calls beyond ``max_in_flight`` with ``Overloaded``: a bounded
+    queue keeps latency bounded, and the caller's router tries another replica.
     """
 
     def __init__(self, app: str, where: str, components: Mapping[str, tuple[object, ComponentSpec]],
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 max_in_flight: int = UNLIMITED) -> None:
         self.app = app
         self.where = where
         self.max_message_bytes = max_message_bytes
+        self.max_in_flight = max_in_flight
         self.draining = False
         self.in_flight = 0
+        self.refused = 0
+        """Calls refused as overloaded since start."""
         self._idle: asyncio.Future[None] | None = None
         self._handlers: dict[tuple[str, str], _Handler] = {
             (name, m.name): (getattr(instance, m.name), m, REGISTRY.method(name, m.name))
@@ -134,6 +144,12 @@ class ServerConnection(FramedProtocol):
         if dispatcher.draining:
             self._fail(request, Unavailable(_DRAINING, component=request.component,
                                             method=request.method, where=dispatcher.where))
+            return
+        if dispatcher.in_flight >= dispatcher.max_in_flight and request.component not in EXEMPT:
+            dispatcher.refused += 1
+            self._fail(request, Overloaded(
+                f"replica is at its limit of {dispatcher.max_in_flight} calls in flight",
+                component=request.component, method=request.method, where=dispatcher.where))
             return
         try:
             fn, spec, stats = dispatcher.handler(request.component, request.method)
