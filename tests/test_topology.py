@@ -140,3 +140,84 @@ async def test_configured_component_sees_its_settings(tmp_path: Path) -> None:
         resolve_topology(None, app, config=path)
     async with deploy(app, "monolith", "inprocess") as running:
         assert running.topology.settings == {}
+
+
+def test_a_preset_is_amended_by_option_only_group_tables(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+preset = "hybrid"
+[groups.model]
+replicas = 2
+max_in_flight = 16
+autoscale = { min = 1, max = 4, target_in_flight = 2, up_delay = 1, down_delay = 5 }
+""")
+    topology = load_topology(path, app)
+    model = topology.group("model")
+    assert (model.components, model.replicas, model.max_in_flight) == (("Model",), 2, 16)
+    assert model.autoscale is not None and model.autoscale.max == 4
+    assert topology.group("core").autoscale is None
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('preset = "hybrid"\n[groups.modle]\nreplicas = 2',
+     r"preset 'hybrid' has no group 'modle' \(did you mean 'model'\?\); its groups are core"),
+    ('preset = "hybrid"\n[groups.model]\ncomponents = ["Model"]',
+     r"\[groups.model\] components: a preset places the components"),
+    ('[groups.main]\nreplicas = 2', r"\[groups.main\] components: required"),
+    ('preset = "hybrid"\n[groups.model]\nautoscale = { min = 3, max = 2 }',
+     r"autoscale: min \(3\) is above max \(2\)"),
+    ('preset = "hybrid"\n[groups.model]\nreplicas = 5\nautoscale = { max = 2 }',
+     r"replicas: 5 is outside autoscale's \[1, 2\]"),
+    ('preset = "hybrid"\n[groups.model]\nautoscale = { max = 2, target_in_flight = 0 }',
+     r"autoscale.target_in_flight: Expected `float` > 0"),
+    ('preset = "hybrid"\n[groups.model]\nmax_in_flight = 0',
+     r"max_in_flight: Expected `int` >= 1"),
+    ('preset = "hybrid"\n[groups.model.variants.b]\nweight = 60\n[groups.model.variants.c]\n'
+     'weight = 50', r"variants: weights add up to more than 100"),
+    ('preset = "hybrid"\n[groups.model.variants.b]\nweight = 10\nshadow = true',
+     r"variants.b: a shadow variant takes no weight"),
+    ('preset = "hybrid"\n[groups.model.variants.b]\nsettings.Front = {}',
+     r"variants.b settings: 'Front' is not a component of this group"),
+    ('preset = "hybrid"\n[groups.model.variants.b]\nsettings.Model = {}',
+     r"variants.b settings.Model: component 'Model' takes no settings"),
+    ('preset = "hybrid"\n[refs.Modle]\ntimeout = 1', r"\[refs.Modle\]: component 'Modle' is not "
+     r"defined \(did you mean 'Model'\?\)"),
+    ('preset = "hybrid"\n[refs."Front.modle"]\ntimeout = 1',
+     r"no Ref 'Front.modle' \(did you mean 'Front.model'\?\)"),
+    ('preset = "hybrid"\n[refs.Model]\ntimeout = -1', r"\[refs.Model\] timeout: Expected `float` > 0"),
+    ('preset = "hybrid"\n[refs.Model]\ncircuit = { failures = 0 }',
+     r"circuit.failures: Expected `int` >= 1"),
+    ('preset = "hybrid"\n[refs.Model]\nbulkhead = 2\nretry = 3', r"retry: unknown key"),
+    ('preset = "hybrid"\n[refs.Model.fallback]\ncomponent = "Store"',
+     r"fallback.component: 'Store' has no method 'add' with the shape of Model.add"),
+    ('preset = "hybrid"\n[refs.Model.fallback]\nvalues = { ad = 1 }',
+     r"fallback.values.ad: Model has no method 'ad' \(did you mean 'add'\?\)"),
+    ('preset = "hybrid"\n[refs.Model.fallback]\nvalues = { add = "one" }',
+     r"fallback.values.add: Expected `int`, got `str`"),
+    ('preset = "hybrid"\n[refs.Model.fallback]\nvalues = { count = 3 }',
+     r"fallback.values.count: Expected `array`, got `int`"),
+])
+def test_group_options_and_ref_policies_are_validated(tmp_path: Path, text: str,
+                                                       message: str) -> None:
+    with pytest.raises(TopologyError, match=message):
+        load_topology(write(tmp_path, text), app)
+
+
+def test_ref_policies_and_variants_are_read(tmp_path: Path) -> None:
+    from genweave.resilience import policy_for
+
+    path = write(tmp_path, """
+preset = "microservices"
+[refs.Model]
+timeout = 2.5
+circuit = { failures = 2 }
+[refs."Front.model"]
+bulkhead = 3
+fallback = { values = { add = 0, count = [0, 1] } }
+""")
+    topology = load_topology(path, app)
+    own = policy_for(topology.refs, "Front", "model", "Model")
+    shared = policy_for(topology.refs, "Store", "model", "Model")
+    assert own is not None and own.bulkhead == 3 and own.fallback is not None
+    assert own.fallback.values == {"add": 0, "count": [0, 1]}
+    assert shared is not None and shared.timeout == 2.5 and shared.circuit is not None
+    assert policy_for(topology.refs, "Front", "store", "Store") is None

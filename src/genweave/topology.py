@@ -183,7 +183,7 @@ class _TopologyFile(msgspec.Struct, forbid_unknown_fields=True):
     preset: str | None = None
     groups: dict[str, dict[str, Any]] = {}
     components: dict[str, dict[str, Any]] = {}
-    refs: dict[str, RefPolicy] = {}
+    refs: dict[str, dict[str, Any]] = {}
     transport: Transport = "unix"
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024)] = DEFAULT_MAX_MESSAGE_BYTES
 
@@ -233,8 +233,10 @@ def load_topology(path: str | Path, app: App) -> Topology:
                                     "(or set 'preset' to amend a preset's groups)")
         groups = tuple(table.group(n, tuple(table.components or ())) for n, table in tables.items())
         name = path.stem
+    refs = {key: _convert(table, RefPolicy, f"{path}, [refs.{key}] ")
+            for key, table in parsed.refs.items()}
     topology = Topology(name, groups, parsed.transport, parsed.max_message_bytes,
-                        parsed.components, parsed.refs)
+                        parsed.components, refs)
     return validate(topology, app, source=str(path))
 
 
@@ -431,7 +433,9 @@ def _convert(raw: object, tp: type[_T], where: str) -> _T:
         match = _PATH_IN_ERROR.search(message)
         key = match.group(1).lstrip(".") if match else ""
         reason = message[: match.start()] if match else message
-        raise TopologyError(f"{where}{key or 'top level'}: {reason}") from None
+        if not key:
+            raise TopologyError(f"{where.rstrip(', ') or 'top level'}: {reason}") from None
+        raise TopologyError(f"{where}{key}: {reason}") from None
 
 
 def caller_waves(app: App, topology: Topology) -> list[list[str]]:
