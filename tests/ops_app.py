@@ -18,6 +18,7 @@ from genweave import App, Ref, call_metadata, component, method
 
 class Brush(msgspec.Struct, frozen=True):
     label: str = "v1"
+    fail_on_start: bool = False
 
 
 class Identity(msgspec.Struct, frozen=True):
@@ -28,6 +29,10 @@ class Identity(msgspec.Struct, frozen=True):
 @component(role="inference", config=Brush)
 class Painter:
     config: Brush
+
+    async def on_start(self) -> None:
+        if self.config.fail_on_start:
+            raise RuntimeError(f"version {self.config.label} cannot start")
 
     async def paint(self, prompt: str) -> str:
         return f"{self.config.label}:{prompt}"

@@ -18,6 +18,14 @@ from sample_app import app
 TESTS_DIR = Path(__file__).resolve().parent
 
 
+def test_parse_assignments() -> None:
+    from genweave.cli import parse_assignments
+
+    assert parse_assignments(["Generator.backend=transformers", "Generator.seed=3",
+                              'Moderator.blocked=["a"]']) == {
+        "Generator": {"backend": "transformers", "seed": 3}, "Moderator": {"blocked": ["a"]}}
+
+
 def test_parse_call() -> None:
     assert parse_call('Front.ask {"question": "hi"}') == ("Front", "ask", {"question": "hi"})
     assert parse_call("Model.stats") == ("Model", "stats", {})
@@ -74,7 +82,7 @@ async def test_run_serves_until_sigterm_and_call_attaches(tmp_path: Path) -> Non
     assert status.returncode == 0, status.stderr
     lines = status.stdout.splitlines()
     assert lines[0] == "app 'sample', topology 'microservices': ready"
-    assert any(line.split()[:3] == ["model", "model/0", "ready"] for line in lines)
+    assert any(line.split()[:4] == ["model", "model/0", "1", "ready"] for line in lines)
     add = next(line for line in lines if line.startswith("Model.add "))
     assert add.split()[-2:] == ["1", "0"]  # one call (from --call), no errors
 
@@ -83,6 +91,16 @@ async def test_run_serves_until_sigterm_and_call_attaches(tmp_path: Path) -> Non
     assert scaled.stdout.startswith("model: 2 replica(s): model/0 ready pid ")
     unknown = await asyncio.to_thread(genweave, "scale", "modle", "2", "--rundir", str(tmp_path))
     assert unknown.returncode == 1 and "has no group 'modle'" in unknown.stderr
+
+    rolled = await asyncio.to_thread(genweave, "rollout", "model", "--rundir", str(tmp_path))
+    assert rolled.returncode == 0, rolled.stderr
+    assert rolled.stdout.splitlines()[-1].startswith("model: version 2 serves: model/2 ready pid ")
+    refused = await asyncio.to_thread(genweave, "rollout", "model", "--set", "Model.size=3",
+                                      "--rundir", str(tmp_path))
+    assert refused.returncode == 1 and "component 'Model' takes no settings" in refused.stderr
+    malformed = await asyncio.to_thread(genweave, "rollout", "model", "--set", "size=3",
+                                        "--rundir", str(tmp_path))
+    assert malformed.returncode == 1 and "expected COMPONENT.KEY=VALUE" in malformed.stderr
 
     runner.signals.put_nowait(signal.SIGTERM)
     assert await asyncio.wait_for(task, 30) == 0

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from genweave.application import App, load_app
 from genweave.deploy.attach import attach, default_rundir
@@ -56,6 +59,22 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--app", help="name of the running app")
     where.add_argument("--rundir", type=Path, help="rundir of the running app")
 
+    rollout = commands.add_parser(
+        "rollout", help="replace a running group's replicas with a new version (new settings) "
+        "without dropping a call")
+    rollout.add_argument("group")
+    rollout.add_argument("--set", action="append", default=[], dest="assignments",
+                         metavar="COMPONENT.KEY=VALUE",
+                         help="a setting of the new version (VALUE is JSON, else a string); "
+                         "repeatable")
+    rollout.add_argument("--config", "-c", type=Path, help="take the group's [components.NAME] "
+                         "settings from this topology file")
+    rollout.add_argument("--version", default="", help="name of the new version "
+                         "(default: the current one plus one)")
+    where = rollout.add_mutually_exclusive_group(required=True)
+    where.add_argument("--app", help="name of the running app")
+    where.add_argument("--rundir", type=Path, help="rundir of the running app")
+
     chat = commands.add_parser("chat", help="ask the app a question through its gateway")
     chat.add_argument("question")
     chat.add_argument("--url", default=os.environ.get("GENWEAVE_URL", "http://127.0.0.1:8000"))
@@ -92,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return runner.run(_status(args))
             if args.command == "scale":
                 return runner.run(_scale(args))
+            if args.command == "rollout":
+                return runner.run(_rollout(args))
             if args.command == "chat":
                 return runner.run(chat(args.question, url=args.url, key=args.key,
                                        model=args.model, retrieval=not args.no_retrieval,
@@ -144,6 +165,47 @@ async def _scale(args: argparse.Namespace) -> int:
     print(f"{args.group}: {len(replicas)} replica(s): "
           + ", ".join(f"{r.name} {r.state} pid {r.pid}" for r in replicas))
     return 0
+
+
+async def _rollout(args: argparse.Namespace) -> int:
+    running = await attach(args.rundir or default_rundir(args.app))
+    try:
+        components = running.topology.group(args.group).components
+        settings = _file_settings(args.config, components) if args.config else {}
+        for name, table in parse_assignments(args.assignments).items():
+            settings[name] = {**settings.get(name, {}), **table}
+        print(f"{args.group}: rolling out; new replicas start beside the old ones", flush=True)
+        status = await running.control.rollout(args.group, settings, args.version)
+    finally:
+        await running.stop()
+    replicas = [r for r in status.replicas if r.group == args.group and not r.variant]
+    print(f"{args.group}: version {replicas[0].version if replicas else '?'} serves: "
+          + ", ".join(f"{r.name} {r.state} pid {r.pid}" for r in replicas))
+    return 0
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["Generator.backend=transformers", "Generator.seed=3"]`` -> nested settings."""
+    settings: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, raw = item.partition("=")
+        component, dot, key = target.partition(".")
+        if not sep or not dot or not component or not key:
+            raise ValueError(f"--set {item!r}: expected COMPONENT.KEY=VALUE")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        settings.setdefault(component, {})[key] = value
+    return settings
+
+
+def _file_settings(path: Path, components: Sequence[str]) -> dict[str, dict[str, Any]]:
+    try:
+        tables = tomllib.loads(path.read_text()).get("components", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return {name: dict(tables[name]) for name in components if name in tables}
 
 
 def _topology(args: argparse.Namespace) -> int:

@@ -33,8 +33,8 @@ from typing import ClassVar
 
 __all__ = [
     "CallError",
-    "ComponentError",
     "CircuitOpen",
+    "ComponentError",
     "ConnectionLost",
     "DeadlineExceeded",
     "DefinitionError",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
@@ -132,7 +132,8 @@ class CircuitBreaker:
     one trial call passes; success closes the circuit, failure opens it again.
     """
 
-    def __init__(self, settings: CircuitSettings, clock: Any = time.monotonic) -> None:
+    def __init__(self, settings: CircuitSettings,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self._clock = clock
         self._failures = 0

@@ -43,8 +43,8 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 import msgspec
 
 from genweave.application import App
-from genweave.component import ComponentSpec, spec_of
 from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
+from genweave.component import ComponentSpec, spec_of
 from genweave.errors import TopologyError
 from genweave.resilience import RefPolicy
 
@@ -386,11 +386,11 @@ def _validate_fallback(policy: RefPolicy, target: ComponentSpec, app: App, where
                     f"{where} fallback.component: '{spare.name}' has no method "
                     f"'{method.name}' with the shape of {method.qualname}")
     for name, value in fallback.values.items():
-        method = target.methods.get(name)
-        if method is None:
+        returning = target.methods.get(name)
+        if returning is None:
             raise TopologyError(f"{where} fallback.values.{name}: {target.name} has no method "
                                 f"'{name}'{_did_you_mean(name, target.methods)}")
-        shape = list[method.result] if method.stream else method.result  # type: ignore[valid-type]
+        shape: Any = list[returning.result] if returning.stream else returning.result  # type: ignore[name-defined]
         _convert(value, shape, f"{where} fallback.values.{name} ")
 
 

@@ -80,6 +80,8 @@ class StatusReplica(msgspec.Struct, frozen=True):
     state: str
     pid: int | None
     restarts: int
+    version: str = "1"
+    """The version it runs, or its experiment variant's name."""
 
 
 class StatusGroup(msgspec.Struct, frozen=True):
@@ -284,7 +286,7 @@ class Gateway:
         rows = summarize(now, self._window_start(now))
         self._samples.append(now)
         groups = [StatusGroup(g.name, list(g.components), [
-            StatusReplica(r.name, r.state, r.pid, r.restarts)
+            StatusReplica(r.name, r.state, r.pid, r.restarts, r.variant or r.version)
             for r in status.replicas if r.group == g.name]) for g in self.runtime.topology.groups]
         return DeploymentView(status.app, status.topology, status.ready(), groups, rows)
 

@@ -21,8 +21,13 @@ from genweave.component import spec_of
 from genweave.deploy.base import Deployment
 from genweave.deploy.control import CONTROL_SOCKET, Control
 from genweave.errors import Unavailable
-from genweave.runtime.introspect import Admin, DeploymentStatus, ReplicaMetrics, Runtime
-from genweave.runtime.membership import Membership
+from genweave.runtime.introspect import (
+    DeploymentStatus,
+    ReplicaMetrics,
+    Runtime,
+    collect_metrics,
+)
+from genweave.runtime.membership import Membership, replica_addresses
 from genweave.runtime.refs import ComponentProxy, remote_proxy
 from genweave.runtime.router import Router
 from genweave.topology import Topology
@@ -90,18 +95,13 @@ class SupervisedRuntime(Runtime):
         super().__init__(app, topology, where)
         self._link = link
         self._router = router
-        self._metrics = spec_of(Admin).methods["metrics"]
 
     async def status(self) -> DeploymentStatus:
         return await self._link.control.status()
 
     async def metrics(self) -> list[ReplicaMetrics]:
-        addresses = [a for g in self.topology.groups
-                     for a in self._link.membership.endpoints(g.name)]
-        results = await asyncio.gather(*(
-            self._router.call_at(a, self._metrics, self._metrics.args_type(), ADMIN_TIMEOUT)
-            for a in addresses), return_exceptions=True)
-        return [r for r in results if isinstance(r, ReplicaMetrics)]
+        return await collect_metrics(self._router, replica_addresses(self._link.membership),
+                                     ADMIN_TIMEOUT)
 
 
 class AttachedDeployment(Deployment):

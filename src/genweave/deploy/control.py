@@ -7,7 +7,7 @@ same transport, codec and streaming they use for application calls.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -21,8 +21,8 @@ __all__ = [
     "WORKER_ENV", "Control", "ControlState", "DeploymentInfo", "WorkerSpec"]
 
 WORKER_ENV: Final = "GENWEAVE_WORKER"
-CONTROL_SOCKET: Final = "control.sock"
 """Environment variable carrying a worker's ``WorkerSpec`` as JSON."""
+CONTROL_SOCKET: Final = "control.sock"
 
 
 class DeploymentInfo(msgspec.Struct, frozen=True):
@@ -45,6 +45,8 @@ class WorkerSpec(msgspec.Struct, frozen=True):
     control: str
     supervisor_pid: int
     grace: float
+    variant: str | None = None
+    """The experiment variant this replica runs (its settings), or None for the primary."""
 
 
 class ControlState(Protocol):
@@ -56,6 +58,8 @@ class ControlState(Protocol):
     async def next_view(self, after: int) -> MembershipView: ...
     def status(self) -> DeploymentStatus: ...
     async def scale(self, group: str, replicas: int) -> None: ...
+    async def rollout(self, group: str, settings: dict[str, dict[str, Any]] | None,
+                      version: str | None) -> str: ...
 
 
 @component(name="genweave.Control")
@@ -81,6 +85,13 @@ class Control:
     async def scale(self, group: str, replicas: int) -> DeploymentStatus:
         """Change a group's replica count; returns once the new replicas are ready."""
         await self._state.scale(group, replicas)
+        return self._state.status()
+
+    @method(timeout=900.0)
+    async def rollout(self, group: str, settings: dict[str, dict[str, Any]],
+                      version: str = "") -> DeploymentStatus:
+        """Replace a group's replicas with a new version; returns once the old ones drained."""
+        await self._state.rollout(group, settings, version or None)
         return self._state.status()
 
     async def watch(self, after: int) -> AsyncIterator[MembershipView]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -31,6 +32,7 @@ import msgspec
 
 from genweave.application import App
 from genweave.component import spec_of
+from genweave.deploy.autoscale import Autoscaler
 from genweave.deploy.base import Deployment
 from genweave.deploy.control import (
     CONTROL_SOCKET,
@@ -39,12 +41,24 @@ from genweave.deploy.control import (
     DeploymentInfo,
     WorkerSpec,
 )
-from genweave.errors import GenweaveError
-from genweave.runtime.introspect import DeploymentStatus, ReplicaState, ReplicaStatus
-from genweave.runtime.membership import Membership, MembershipView
+from genweave.errors import GenweaveError, TopologyError
+from genweave.runtime.introspect import (
+    DeploymentStatus,
+    ReplicaMetrics,
+    ReplicaState,
+    ReplicaStatus,
+    collect_metrics,
+)
+from genweave.runtime.membership import (
+    PRIMARY,
+    Membership,
+    MembershipView,
+    Split,
+    replica_addresses,
+)
 from genweave.runtime.refs import ComponentProxy, remote_proxy
 from genweave.runtime.router import DEFAULT_READY_WAIT, Router
-from genweave.topology import Topology, caller_waves
+from genweave.topology import Topology, caller_waves, validate
 from genweave.transport.endpoints import listen
 from genweave.transport.server import Dispatcher
 
@@ -70,6 +84,11 @@ class Replica:
 
     group: str
     index: int
+    topology: Topology
+    """What this replica runs: a rollout starts new replicas with a new topology."""
+    variant: str | None = None
+    serving: bool = True
+    """Whether it takes traffic once ready (new replicas of a rollout wait for the switch)."""
     process: asyncio.subprocess.Process | None = None
     address: str | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -111,9 +130,17 @@ class LocalDeployer(Deployment):
         self._own_rundir = rundir is None
         self.rundir = Path(rundir) if rundir else Path(tempfile.mkdtemp(prefix="genweave-"))
         self.membership = Membership()
-        self.replicas: dict[str, list[Replica]] = {
-            g.name: [Replica(g.name, i) for i in range(g.replicas)] for g in topology.groups
-        }
+        self.replicas: dict[str, list[Replica]] = {g.name: [] for g in topology.groups}
+        self._indices = {g.name: itertools.count() for g in topology.groups}
+        for group in topology.groups:
+            for _ in range(group.replicas):
+                self._new_replica(group.name)
+            for variant in group.variants:
+                for _ in range(variant.replicas):
+                    self._new_replica(group.name, variant.name)
+        self._changing = asyncio.Lock()
+        """Held while a group's replicas change (scale, rollout): one change at a time."""
+        self._autoscalers: list[Autoscaler] = []
         self._router: Router | None = None
         self._control_server: asyncio.AbstractServer | None = None
         self._failed: asyncio.Future[Replica] | None = None
@@ -142,6 +169,10 @@ class LocalDeployer(Deployment):
             await self.stop()
             raise DeployError(self._start_failure(failed))
         self.log(f"[supervisor] {self.app.name}: {self._summary()} ready")
+        for group in self.topology.groups:
+            if group.autoscale is not None:
+                self._autoscalers.append(Autoscaler(self, group.name, group.autoscale,
+                                                    self._router, self.log))
 
     def _start_failure(self, failed: Replica | None) -> str:
         if failed is None:
@@ -154,6 +185,8 @@ class LocalDeployer(Deployment):
         if self._stopping:
             return
         self._stopping = True
+        for autoscaler in self._autoscalers:
+            await autoscaler.close()
         for wave in caller_waves(self.app, self.topology):
             await asyncio.gather(*(self._stop_replica(r) for g in wave for r in self.replicas[g]))
         if self._router is not None:
@@ -202,25 +235,101 @@ class LocalDeployer(Deployment):
 
         New replicas take traffic once ready; removed ones (the highest-numbered)
         leave the membership first, then finish their calls in flight and stop,
-        so no call is dropped.
+        so no call is dropped.  A group's variants keep their own replica counts.
         """
         if replicas < 0:
             raise ValueError(f"replicas must be 0 or more, got {replicas}")
-        current = self.replicas[self.topology.group(group).name]
-        added = [Replica(group, i) for i in range(len(current), replicas)]
-        removed = current[replicas:]
-        del current[replicas:]
-        current.extend(added)
-        self.topology = msgspec.structs.replace(self.topology, groups=tuple(
-            msgspec.structs.replace(g, replicas=replicas) if g.name == group else g
-            for g in self.topology.groups))
-        for replica in added:
-            replica.task = asyncio.create_task(self._supervise(replica))
-        await asyncio.gather(*(self._stop_replica(r) for r in removed))
-        self._publish()
-        async with asyncio.timeout(self.start_timeout):
-            await asyncio.gather(*(r.ready.wait() for r in added))
+        self.topology.group(group)
+        async with self._changing:
+            primary = self._primary(group)
+            added = [self._new_replica(group) for _ in range(len(primary), replicas)]
+            removed = primary[replicas:]
+            self.replicas[group] = [r for r in self.replicas[group] if r not in removed]
+            self.topology = _with_group(self.topology, group, replicas=replicas)
+            for replica in added:
+                replica.task = asyncio.create_task(self._supervise(replica))
+            await asyncio.gather(*(self._stop_replica(r) for r in removed))
+            self._publish()
+            async with asyncio.timeout(self.start_timeout):
+                await asyncio.gather(*(r.ready.wait() for r in added))
         self.log(f"[supervisor] {group}: {replicas} replica{'s' if replicas != 1 else ''}")
+
+    async def rollout(self, group: str, settings: dict[str, dict[str, Any]] | None = None,
+                      version: str | None = None) -> str:
+        """Replace ``group``'s replicas with a new version, without dropping a call.
+
+        ``settings`` (component -> keys) are merged into the group's component
+        settings.  New replicas start beside the old ones; once all are ready,
+        one membership change moves traffic to them, and the old ones drain:
+        calls in flight, streams included, finish on the old version.  If a new
+        replica fails to start, it is stopped and the old version keeps serving.
+        Returns the new version.
+        """
+        async with self._changing:
+            current = self.topology.group(group)
+            new_version = version or _next_version(current.version)
+            merged = dict(self.topology.settings)
+            for name, table in (settings or {}).items():
+                if name not in current.components:
+                    raise TopologyError(f"rollout of group '{group}': component '{name}' is "
+                                        f"not in it (it has {', '.join(current.components)})")
+                merged[name] = {**merged.get(name, {}), **table}
+            topology = validate(_with_group(msgspec.structs.replace(self.topology,
+                                                                   settings=merged),
+                                            group, version=new_version),
+                                self.app, source=f"rollout of group '{group}'")
+            old = self._primary(group)
+            new = [self._new_replica(group, topology=topology, serving=False)
+                   for _ in range(max(1, len(old)))]
+            self.log(f"[supervisor] {group}: rolling out version {new_version} "
+                     f"({len(new)} replica{'s' if len(new) != 1 else ''})")
+            for replica in new:
+                replica.task = asyncio.create_task(self._supervise(replica))
+            failure = await self._wait_started(new)
+            if failure is not None:
+                await asyncio.gather(*(self._stop_replica(r) for r in new))
+                self.replicas[group] = [r for r in self.replicas[group] if r not in new]
+                raise DeployError(f"rollout of group '{group}' to version {new_version} failed; "
+                                  f"version {current.version} keeps serving. {failure}")
+            for replica in new:
+                replica.serving = True
+            for replica in old:
+                replica.stopping = True
+                replica.address = None
+            self.topology = topology
+            self._publish()  # one view: the new replicas in, the old ones out
+            await asyncio.gather(*(self._stop_replica(r) for r in old))
+            self.replicas[group] = [r for r in self.replicas[group] if r not in old]
+        self.log(f"[supervisor] {group}: version {new_version} serves; "
+                 f"version {current.version} drained")
+        return new_version
+
+    async def _wait_started(self, replicas: list[Replica]) -> str | None:
+        """Wait until every replica is ready; else why not (its output, or a timeout)."""
+        ready: asyncio.Future[Any] = asyncio.gather(*(r.ready.wait() for r in replicas))
+        tasks = [r.task for r in replicas if r.task is not None]
+        done, _ = await asyncio.wait([ready, *tasks], timeout=self.start_timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if ready in done:
+            return None
+        ready.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ready
+        failed = next((r for r in replicas if r.task in done), None)
+        if failed is None:
+            return f"not ready within {self.start_timeout:g}s"
+        tail = "\n".join(f"    {line}" for line in failed.logs)
+        return f"replica {failed.name} exited before it was ready; its last output:\n{tail}"
+
+    def _new_replica(self, group: str, variant: str | None = None,
+                     topology: Topology | None = None, serving: bool = True) -> Replica:
+        replica = Replica(group, next(self._indices[group]), topology or self.topology, variant,
+                          serving)
+        self.replicas[group].append(replica)
+        return replica
+
+    def _primary(self, group: str) -> list[Replica]:
+        return [r for r in self.replicas[group] if r.variant is None]
 
     # -- supervision ---------------------------------------------------------------
 
@@ -256,8 +365,9 @@ class LocalDeployer(Deployment):
             address = "tcp:127.0.0.1:0"
         else:
             address = f"unix:{self.rundir / f'{replica.group}-{replica.index}.sock'}"
-        spec = WorkerSpec(self.import_path, self.topology, replica.group, replica.index, address,
-                          f"unix:{self.control_address_path}", os.getpid(), self.grace)
+        spec = WorkerSpec(self.import_path, replica.topology, replica.group, replica.index,
+                          address, f"unix:{self.control_address_path}", os.getpid(), self.grace,
+                          replica.variant)
         env = {**os.environ, WORKER_ENV: msgspec.json.encode(spec).decode(),
                "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path),
                "PYTHONUNBUFFERED": "1"}
@@ -281,10 +391,9 @@ class LocalDeployer(Deployment):
         return DeploymentInfo(self.app.name, self.import_path, self.topology, os.getpid())
 
     def replica_ready(self, group: str, replica: int, address: str, pid: int) -> None:
-        replicas = self.replicas[group]
-        if replica >= len(replicas):
+        target = self._replica(group, replica)
+        if target is None:
             return  # scaled away while it started
-        target = replicas[replica]
         if target.process is None or target.process.pid != pid or target.stopping:
             return  # a late message from a previous incarnation
         target.address = address
@@ -293,15 +402,21 @@ class LocalDeployer(Deployment):
         self._publish()
 
     def replica_draining(self, group: str, replica: int) -> None:
-        if replica >= len(self.replicas[group]):
+        target = self._replica(group, replica)
+        if target is None:
             return
-        target = self.replicas[group][replica]
         target.state = "draining"
         self._unpublish(target)
 
+    async def metrics(self) -> list[ReplicaMetrics]:
+        """Call metrics of every ready replica (as ``genweave status`` shows them)."""
+        assert self._router is not None, "the deployment is not started"
+        return await collect_metrics(self._router, replica_addresses(self.membership))
+
     def status(self) -> DeploymentStatus:
         return DeploymentStatus(self.app.name, self.topology.name, [
-            ReplicaStatus(r.group, r.index, r.state, self.pid(r.group, r.index), r.restarts)
+            ReplicaStatus(r.group, r.index, r.state, self.pid(r.group, r.index), r.restarts,
+                          r.topology.group(r.group).version, r.variant or "")
             for r in self._all_replicas()
         ])
 
@@ -314,13 +429,20 @@ class LocalDeployer(Deployment):
             self._publish()
 
     def _publish(self) -> None:
-        groups = {
-            name: [r.address for r in replicas if r.address is not None]
-            for name, replicas in self.replicas.items()
+        def serving(group: str, variant: str | None) -> list[str]:
+            return [r.address for r in self.replicas[group]
+                    if r.address is not None and r.serving and r.variant == variant]
+
+        groups = {name: serving(name, None) for name in self.replicas}
+        splits = {
+            g.name: [Split(PRIMARY, g.primary_weight, groups[g.name])] + [
+                Split(v.name, v.weight, serving(g.name, v.name), v.shadow) for v in g.variants]
+            for g in self.topology.groups if g.variants
         }
         down = sorted(name for name, replicas in self.replicas.items()
                       if all(r.stopping for r in replicas))
-        self.membership.update(MembershipView(self.membership.version + 1, groups, down))
+        self.membership.update(MembershipView(self.membership.version + 1, groups, down,
+                                              splits))
 
     # -- client side -------------------------------------------------------------------
 
@@ -335,22 +457,42 @@ class LocalDeployer(Deployment):
         return remote_proxy(spec, self._router, self.topology.group_of(component).name, CLIENT)
 
     def pid(self, group: str, replica: int = 0) -> int | None:
-        """The process id of a replica, if it is running."""
-        process = self.replicas[group][replica].process
+        """The process id of replica number ``replica`` of ``group``, if it is running."""
+        target = self._replica(group, replica)
+        process = target.process if target is not None else None
         return None if process is None or process.returncode is not None else process.pid
 
     async def wait_ready(self, group: str, replica: int = 0, timeout: float = 30.0) -> None:
         """Wait until a replica is (again) ready, e.g. after a restart."""
-        target = self.replicas[group][replica]
+        target = self._replica(group, replica)
+        if target is None:
+            raise LookupError(f"group '{group}' has no replica {replica}")
         async with asyncio.timeout(timeout):
             while target.address is None:
                 await self.membership.next_view(self.membership.version)
+
+    def _replica(self, group: str, index: int) -> Replica | None:
+        return next((r for r in self.replicas[group] if r.index == index), None)
 
     def _all_replicas(self) -> list[Replica]:
         return [r for replicas in self.replicas.values() for r in replicas]
 
     def _summary(self) -> str:
         return ", ".join(f"{g.name} x{g.replicas}" for g in self.topology.groups)
+
+
+def _with_group(topology: Topology, group: str, **changes: Any) -> Topology:
+    return msgspec.structs.replace(topology, groups=tuple(
+        msgspec.structs.replace(g, **changes) if g.name == group else g
+        for g in topology.groups))
+
+
+def _next_version(version: str) -> str:
+    """``"1"`` -> ``"2"``; a version that is not a number gets a ``.1``-style suffix."""
+    if version.isdigit():
+        return str(int(version) + 1)
+    head, dot, tail = version.rpartition(".")
+    return f"{head}.{int(tail) + 1}" if dot and tail.isdigit() else f"{version}.1"
 
 
 def _signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:

@@ -35,7 +35,7 @@ from starlette.routing import Route
 from genweave._aio import closing_stream
 from genweave.context import deadline, with_metadata
 from genweave.errors import CallError
-from genweave.gateway.auth import KeyRing
+from genweave.gateway.auth import ANONYMOUS, KeyRing
 from genweave.gateway.errors import (
     APIError,
     _ErrorEnvelope,
@@ -160,8 +160,7 @@ class Api:
             # For a stream this bounds the start (up to its first event); sse() bounds the rest.
             # The key's name (and OpenAI's ``user``) travel with every call: experiments
             # keep a user on one variant.
-            user = getattr(body, "user", "")
-            with with_metadata(api_key=key, **({"user": user} if user else {})):
+            with with_metadata(**_identity(key, body)):
                 async with deadline(self.timeout):
                     result = await spec.handler(call, body)
         except APIError as error:
@@ -242,6 +241,15 @@ def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
     except msgspec.DecodeError:
         raise APIError(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.",
                        code="invalid_json") from None
+
+
+def _identity(key: str, body: object) -> dict[str, str]:
+    """Call metadata naming who asks: the key's name (never the secret) and ``user``."""
+    identity = {} if key in (ANONYMOUS, "-") else {"api_key": key}
+    user = getattr(body, "user", "")
+    if user:
+        identity["user"] = user
+    return identity
 
 
 _OVERLOADED: Final = APIError(HTTPStatus.SERVICE_UNAVAILABLE,

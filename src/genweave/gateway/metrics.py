@@ -44,17 +44,39 @@ class _Snapshot(Collector):
                 calls.add_metric(labels, m.calls)
                 errors.add_metric(labels, m.errors)
                 in_flight.add_metric(labels, m.in_flight)
-                buckets = [(str(b), c) for b, c in zip((*BUCKETS, "+Inf"), m.buckets,
-                                                       strict=True)]
-                latency.add_metric(labels, buckets, m.seconds)
+                latency.add_metric(labels, _buckets(m.buckets), m.seconds)
+        yield from (calls, errors, in_flight, latency)
+        yield from self._variants()
         up = GaugeMetricFamily("genweave_replica_ready", "1 when the replica takes calls",
-                               labels=["group", "replica"])
+                               labels=["group", "replica", "version", "variant"])
         restarts = CounterMetricFamily("genweave_replica_restarts", "Restarts after a crash",
                                        labels=["group", "replica"])
         for r in self.status.replicas:
-            up.add_metric([r.group, r.name], 1.0 if r.state == "ready" else 0.0)
+            up.add_metric([r.group, r.name, r.version, r.variant],
+                          1.0 if r.state == "ready" else 0.0)
             restarts.add_metric([r.group, r.name], r.restarts)
-        yield from (calls, errors, in_flight, latency, up, restarts)
+        yield from (up, restarts)
+
+    def _variants(self) -> Iterator[Metric]:
+        """Experiment traffic per variant, counted by the callers (``replica`` = caller)."""
+        labels = ["replica", "group", "variant"]
+        calls = CounterMetricFamily("genweave_variant_calls", "Calls sent to a variant",
+                                    labels=labels)
+        errors = CounterMetricFamily("genweave_variant_call_errors",
+                                     "Calls to a variant that failed", labels=labels)
+        latency = HistogramMetricFamily("genweave_variant_call_duration_seconds",
+                                        "Time for a variant to answer", labels=labels)
+        for replica in self.metrics:
+            for v in replica.variants:
+                names = [replica.replica, v.component, v.method]
+                calls.add_metric(names, v.calls)
+                errors.add_metric(names, v.errors)
+                latency.add_metric(names, _buckets(v.buckets), v.seconds)
+        yield from (calls, errors, latency)
+
+
+def _buckets(counts: list[int]) -> list[tuple[str, float]]:
+    return [(str(b), c) for b, c in zip((*BUCKETS, "+Inf"), counts, strict=True)]
 
 
 def render(status: DeploymentStatus, metrics: Iterable[ReplicaMetrics]) -> bytes:

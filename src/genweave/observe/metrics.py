@@ -69,11 +69,26 @@ class MethodStats:
 
 
 class Registry:
-    """All method stats of this process."""
+    """All method stats of this process, and the variant stats of its outgoing calls."""
 
     def __init__(self) -> None:
         self._methods: dict[tuple[str, str], MethodStats] = {}
+        self._variants: dict[tuple[str, str], MethodStats] = {}
         self.started = time.time()
+
+    def variant(self, group: str, variant: str) -> MethodStats:
+        """Calls this process sent to one variant of ``group``, counted on the caller's side.
+
+        Its snapshot names the group as ``component`` and the variant as ``method``.
+        """
+        key = (group, variant)
+        stats = self._variants.get(key)
+        if stats is None:
+            stats = self._variants[key] = MethodStats(group, variant)
+        return stats
+
+    def variants_snapshot(self) -> list[MethodSnapshot]:
+        return [s.snapshot() for s in self._variants.values()]
 
     def method(self, component: str, method: str) -> MethodStats:
         key = (component, method)

@@ -36,10 +36,11 @@ class Totals(msgspec.Struct, frozen=True):
     methods: dict[str, MethodSnapshot]
 
 
-def totals(replicas: Iterable[ReplicaMetrics], at: float) -> Totals:
+def totals(replicas: Iterable[ReplicaMetrics], at: float, variants: bool = False) -> Totals:
+    """Counters summed over replicas: per method, or with ``variants`` per group variant."""
     summed: dict[str, MethodSnapshot] = {}
     for replica in replicas:
-        for m in replica.methods:
+        for m in replica.variants if variants else replica.methods:
             key = f"{m.component}.{m.method}"
             old = summed.get(key)
             summed[key] = m if old is None else MethodSnapshot(

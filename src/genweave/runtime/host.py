@@ -16,7 +16,7 @@ from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
 from genweave.component import ComponentSpec, injected_annotations, spec_of
 from genweave.resilience import RefPolicy, RetryPolicy, policy_for
 from genweave.runtime.guard import guarded_proxy
-from genweave.runtime.introspect import Admin, Runtime
+from genweave.runtime.introspect import Admin, ReplicaLoad, Runtime
 from genweave.runtime.refs import ComponentProxy, direct_proxy, remote_proxy
 from genweave.runtime.router import Router
 from genweave.topology import Topology, component_settings
@@ -119,8 +119,17 @@ class Host:
         served: dict[str, tuple[object, ComponentSpec]] = {
             name: (instance, self.app.components[name]) for name, instance in self.instances.items()
         }
-        served["genweave.Admin"] = (Admin(where), spec_of(Admin))
-        return Dispatcher(self.app.name, where, served, self.max_message_bytes, max_in_flight)
+        dispatcher: Dispatcher | None = None
+
+        def load() -> ReplicaLoad:
+            assert dispatcher is not None
+            # The load() call itself is in flight too; it is not application work.
+            return ReplicaLoad(dispatcher.in_flight - 1, dispatcher.refused)
+
+        served["genweave.Admin"] = (Admin(where, load), spec_of(Admin))
+        dispatcher = Dispatcher(self.app.name, where, served, self.max_message_bytes,
+                                max_in_flight)
+        return dispatcher
 
     async def stop(self) -> None:
         """Run ``on_stop`` hooks in reverse start order; one failing does not skip the rest."""

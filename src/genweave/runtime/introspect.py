@@ -16,19 +16,24 @@ Example::
 from __future__ import annotations
 
 import abc
+import asyncio
 import os
 import time
-from typing import Literal
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
 from genweave.application import App
-from genweave.component import component
+from genweave.component import component, method, spec_of
 from genweave.observe.metrics import REGISTRY, MethodSnapshot
 from genweave.topology import Topology
 
-__all__ = ["Admin", "DeploymentStatus", "LocalRuntime", "ReplicaMetrics", "ReplicaStatus",
-           "Runtime"]
+if TYPE_CHECKING:
+    from genweave.runtime.router import Router
+
+__all__ = ["Admin", "DeploymentStatus", "LocalRuntime", "ReplicaLoad", "ReplicaMetrics",
+           "ReplicaStatus", "Runtime", "collect_metrics"]
 
 ReplicaState = Literal["starting", "ready", "restarting", "draining", "stopped", "failed"]
 
@@ -39,6 +44,10 @@ class ReplicaStatus(msgspec.Struct, frozen=True):
     state: ReplicaState
     pid: int | None = None
     restarts: int = 0
+    version: str = "1"
+    """The group version it runs (a rollout changes it)."""
+    variant: str = ""
+    """The experiment variant it belongs to; empty for the group's primary version."""
 
     @property
     def name(self) -> str:
@@ -62,18 +71,43 @@ class ReplicaMetrics(msgspec.Struct, frozen=True):
     pid: int
     uptime: float
     methods: list[MethodSnapshot]
+    variants: list[MethodSnapshot] = []
+    """Calls this replica sent to each variant of a group running an experiment
+    (``component`` = group, ``method`` = variant)."""
+
+
+class ReplicaLoad(msgspec.Struct, frozen=True):
+    in_flight: int
+    """Application calls running in this replica now."""
+    refused: int
+    """Calls refused as overloaded since it started."""
 
 
 @component(name="genweave.Admin")
 class Admin:
     """Served by every replica next to the app's components."""
 
-    def __init__(self, where: str) -> None:
+    def __init__(self, where: str, load: Callable[[], ReplicaLoad] | None = None) -> None:
         self._where = where
+        self._load = load
 
     async def metrics(self) -> ReplicaMetrics:
         return ReplicaMetrics(self._where, os.getpid(), time.time() - REGISTRY.started,
-                              REGISTRY.snapshot())
+                              REGISTRY.snapshot(), REGISTRY.variants_snapshot())
+
+    @method(idempotent=True)
+    async def load(self) -> ReplicaLoad:
+        """How busy this replica is now (what autoscalers sample)."""
+        return self._load() if self._load is not None else ReplicaLoad(0, 0)
+
+
+async def collect_metrics(router: Router, addresses: Iterable[str],
+                          timeout: float = 2.0) -> list[ReplicaMetrics]:
+    """``Admin.metrics`` of every replica at ``addresses``; one that does not answer is left out."""
+    spec = spec_of(Admin).methods["metrics"]
+    results = await asyncio.gather(*(router.call_at(a, spec, spec.args_type(), timeout)
+                                     for a in addresses), return_exceptions=True)
+    return [r for r in results if isinstance(r, ReplicaMetrics)]
 
 
 class Runtime(abc.ABC):

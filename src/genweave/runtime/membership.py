@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 import msgspec
 
-__all__ = ["Membership", "MembershipView"]
+__all__ = ["PRIMARY", "Membership", "MembershipView", "Split", "replica_addresses"]
+
+PRIMARY: Final = "primary"
+"""The name of a group's own version among its variants."""
+
+
+class Split(msgspec.Struct, frozen=True):
+    """One variant of a group: its share of calls and its ready replicas."""
+
+    variant: str
+    weight: float
+    """Percent of calls (0-100); ignored for a shadow variant."""
+    addresses: list[str]
+    shadow: bool = False
 
 
 class MembershipView(msgspec.Struct, frozen=True):
@@ -17,6 +31,8 @@ class MembershipView(msgspec.Struct, frozen=True):
     groups: dict[str, list[str]]
     down: list[str] = []
     """Groups stopped on purpose: calls to them fail at once instead of waiting."""
+    splits: dict[str, list[Split]] = {}
+    """Groups that run variants: every variant, the primary first (its addresses = ``groups``)."""
 
 
 class Membership:
@@ -28,10 +44,17 @@ class Membership:
             g: tuple(a) for g, a in (groups or {}).items()
         }
         self.down: frozenset[str] = frozenset()
+        self.splits: dict[str, list[Split]] = {}
         self._changed = asyncio.Event()
 
-    def endpoints(self, group: str) -> tuple[str, ...]:
-        return self._groups.get(group, ())
+    def endpoints(self, group: str, variant: str | None = None) -> tuple[str, ...]:
+        """Ready replicas of ``group``'s primary version, or of one of its variants."""
+        if variant is None or variant == PRIMARY:
+            return self._groups.get(group, ())
+        for split in self.splits.get(group, ()):
+            if split.variant == variant:
+                return tuple(split.addresses)
+        return ()
 
     def update(self, view: MembershipView) -> None:
         if view.version <= self.version:
@@ -39,6 +62,7 @@ class Membership:
         self.version = view.version
         self._groups = {g: tuple(a) for g, a in view.groups.items()}
         self.down = frozenset(view.down)
+        self.splits = view.splits
         self._changed.set()
         self._changed = asyncio.Event()
 
@@ -50,7 +74,7 @@ class Membership:
 
     def snapshot(self) -> MembershipView:
         return MembershipView(self.version, {g: list(a) for g, a in self._groups.items()},
-                              sorted(self.down))
+                              sorted(self.down), self.splits)
 
     async def wait_for(self, group: str, timeout: float) -> tuple[str, ...]:
         """The group's endpoints, waiting up to ``timeout`` seconds for one to appear."""
@@ -66,3 +90,11 @@ class Membership:
             except TimeoutError:
                 break
         return self._groups.get(group, ())
+
+
+def replica_addresses(membership: Membership) -> list[str]:
+    """Every ready replica of every group, variants included."""
+    view = membership.snapshot()
+    addresses = [a for group in view.groups.values() for a in group]
+    addresses += [a for splits in view.splits.values() for s in splits[1:] for a in s.addresses]
+    return addresses

@@ -3,13 +3,21 @@
 The router picks a ready replica of the target group by least outstanding
 requests, keeps one multiplexed connection per replica, and retries only what
 cannot run twice (see ``genweave.resilience``).
+
+For a group that runs variants (experiments), it first picks the variant: by
+weight, at a point derived from the caller's ``user`` (or API key) metadata so
+that one user always lands on the same variant, and sends a copy of the call to
+each shadow variant, whose result is counted and discarded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
 import itertools
+import random
+import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any, Final
@@ -19,9 +27,10 @@ import msgspec
 from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
 from genweave.component import MethodSpec
 from genweave.errors import CallError, DeadlineExceeded, Unavailable
+from genweave.observe.metrics import REGISTRY
 from genweave.observe.tracecontext import outgoing_traceparent
 from genweave.resilience import RetryPolicy
-from genweave.runtime.membership import Membership
+from genweave.runtime.membership import PRIMARY, Membership
 from genweave.transport.client import ClientConnection
 from genweave.transport.endpoints import connect
 
@@ -29,6 +38,11 @@ __all__ = ["Router"]
 
 DEFAULT_READY_WAIT: Final = 10.0
 """Seconds a call waits for a group with no ready replica (e.g. while it restarts)."""
+SHADOW_LIMIT: Final = 64
+"""Shadow copies in flight per router; beyond it copies are skipped, never queued."""
+STICKY_KEYS: Final = ("user", "api_key")
+"""Call metadata that keeps a caller on one variant, in order of preference."""
+_NO_RETRY: Final = RetryPolicy(attempts=1)
 
 
 class Router:
@@ -48,12 +62,15 @@ class Router:
         self._turn = itertools.count()
         self._load: collections.Counter[str] = collections.Counter()
         """Calls this router has routed to each replica and not yet finished."""
+        self._shadows: set[asyncio.Task[None]] = set()
 
     async def call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
                    meta: dict[str, str], timeout: float | None, traceparent: str,
                    retry: RetryPolicy | None = None) -> Any:
         """One unary call to ``group``, retried on another replica where that is safe."""
         retry = retry or self.retry
+        if group in self.membership.splits:
+            return await self._split_call(group, spec, args, meta, timeout, traceparent, retry)
         endpoints = self.membership.endpoints(group)
         if len(endpoints) == 1:
             # Fast path: one replica, already connected; nothing to balance.
@@ -62,21 +79,83 @@ class Router:
                 try:
                     return await connection.call(spec, args, meta, timeout, traceparent)
                 except Unavailable as error:
-                    _name_target(error, spec)
-                    if not retry.should_retry(error, 1, spec.options.idempotent):
+                    if not _retryable(error, spec, retry, 1):
                         raise
         return await self._call(group, spec, args, meta, timeout, traceparent, retry)
 
+    async def _split_call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
+                          meta: dict[str, str], timeout: float | None, traceparent: str,
+                          retry: RetryPolicy) -> Any:
+        variant = self._pick(group, meta)
+        for shadow in self._shadow_splits(group):
+            self._spawn_shadow(self._shadow_call(group, spec, args, meta, timeout, traceparent,
+                                                 shadow))
+        stats = REGISTRY.variant(group, variant)
+        start, ok = time.perf_counter(), False
+        try:
+            result = await self._call(group, spec, args, meta, timeout, traceparent, retry,
+                                      variant)
+            ok = True
+            return result
+        finally:
+            stats.record(time.perf_counter() - start, ok)
+
+    async def _shadow_call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
+                           meta: dict[str, str], timeout: float | None, traceparent: str,
+                           variant: str) -> None:
+        stats = REGISTRY.variant(group, variant)
+        start, ok = time.perf_counter(), False
+        try:
+            if spec.stream:
+                items = self._stream(group, spec, args, meta, timeout, traceparent, _NO_RETRY,
+                                     variant)
+                async with aclosing(items):
+                    async for _ in items:
+                        pass
+            else:
+                await self._call(group, spec, args, meta, timeout, traceparent, _NO_RETRY,
+                                 variant)
+            ok = True
+        except CallError:
+            pass  # a shadow's failure is counted, never seen by the caller
+        finally:
+            stats.record(time.perf_counter() - start, ok)
+
+    def _spawn_shadow(self, copy: Any) -> None:
+        if len(self._shadows) >= SHADOW_LIMIT:
+            copy.close()
+            return
+        task = asyncio.ensure_future(copy)
+        self._shadows.add(task)
+        task.add_done_callback(self._shadows.discard)
+
+    def _pick(self, group: str, meta: dict[str, str]) -> str:
+        """The variant of ``group`` that serves a caller with this metadata."""
+        splits = self.membership.splits[group]
+        point = _sticky_point(group, meta)
+        total = 0.0
+        for split in splits:
+            if split.shadow:
+                continue
+            total += split.weight
+            if point < total:
+                return split.variant if split.addresses else splits[0].variant
+        return splits[0].variant
+
+    def _shadow_splits(self, group: str) -> list[str]:
+        return [s.variant for s in self.membership.splits[group] if s.shadow and s.addresses]
+
     async def _call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
                     meta: dict[str, str], timeout: float | None, traceparent: str,
-                    retry: RetryPolicy) -> Any:
+                    retry: RetryPolicy, variant: str | None = None) -> Any:
         loop = asyncio.get_running_loop()
         until = None if timeout is None else loop.time() + timeout
         tried: set[str] = set()
         for attempt in itertools.count(1):
             address = ""
             try:
-                address = await self._choose(group, spec, tried, _left(until, loop, spec))
+                address = await self._choose(group, spec, tried, _left(until, loop, spec),
+                                             variant)
                 self._load[address] += 1
                 try:
                     connection = await self._connection(address)
@@ -85,8 +164,7 @@ class Router:
                 finally:
                     self._load[address] -= 1
             except Unavailable as error:
-                _name_target(error, spec)
-                if not retry.should_retry(error, attempt, spec.options.idempotent):
+                if not _retryable(error, spec, retry, attempt):
                     raise
                 tried.add(address)
                 await asyncio.sleep(retry.delay(attempt))
@@ -97,6 +175,31 @@ class Router:
                      retry: RetryPolicy | None = None) -> AsyncGenerator[Any, None]:
         """One streaming call; retried only until its first item has arrived."""
         retry = retry or self.retry
+        if group not in self.membership.splits:
+            items = self._stream(group, spec, args, meta, timeout, traceparent, retry)
+            async with aclosing(items):
+                async for item in items:
+                    yield item
+            return
+        variant = self._pick(group, meta)
+        for shadow in self._shadow_splits(group):
+            self._spawn_shadow(self._shadow_call(group, spec, args, meta, timeout, traceparent,
+                                                 shadow))
+        stats = REGISTRY.variant(group, variant)
+        start, ok = time.perf_counter(), False
+        try:
+            items = self._stream(group, spec, args, meta, timeout, traceparent, retry, variant)
+            async with aclosing(items):
+                async for item in items:
+                    yield item
+            ok = True
+        finally:
+            stats.record(time.perf_counter() - start, ok)
+
+    async def _stream(self, group: str, spec: MethodSpec, args: msgspec.Struct,
+                      meta: dict[str, str], timeout: float | None, traceparent: str,
+                      retry: RetryPolicy, variant: str | None = None,
+                      ) -> AsyncGenerator[Any, None]:
         loop = asyncio.get_running_loop()
         until = None if timeout is None else loop.time() + timeout
         tried: set[str] = set()
@@ -104,7 +207,8 @@ class Router:
         for attempt in itertools.count(1):
             address = ""
             try:
-                address = await self._choose(group, spec, tried, _left(until, loop, spec))
+                address = await self._choose(group, spec, tried, _left(until, loop, spec),
+                                             variant)
                 self._load[address] += 1
                 try:
                     connection = await self._connection(address)
@@ -118,8 +222,7 @@ class Router:
                     self._load[address] -= 1
                 return
             except Unavailable as error:
-                _name_target(error, spec)
-                if started or not retry.should_retry(error, attempt, spec.options.idempotent):
+                if not _retryable(error, spec, retry, attempt) or started:
                     raise
                 tried.add(address)
                 await asyncio.sleep(retry.delay(attempt))
@@ -131,8 +234,11 @@ class Router:
         return await connection.call(spec, args, {}, timeout, outgoing_traceparent())
 
     async def _choose(self, group: str, spec: MethodSpec, tried: set[str],
-                      timeout: float | None) -> str:
-        endpoints = self.membership.endpoints(group)
+                      timeout: float | None, variant: str | None = None) -> str:
+        endpoints = self.membership.endpoints(group, variant)
+        if not endpoints and variant not in (None, PRIMARY):
+            raise Unavailable(f"variant '{variant}' of group '{group}' has no ready replica",
+                              component=spec.component, method=spec.name)
         if not endpoints and group in self.membership.down:
             raise Unavailable(f"group '{group}' is stopped", component=spec.component,
                               method=spec.name)
@@ -176,11 +282,21 @@ class Router:
         return {address: n for address, n in self._load.items() if n}
 
     async def close(self) -> None:
-        for task in list(self._connecting.values()):
+        for task in list(self._connecting.values()) + list(self._shadows):
             task.cancel()
         for connection in self._connections.values():
             connection.close()
         self._connections.clear()
+
+
+def _sticky_point(group: str, meta: dict[str, str]) -> float:
+    """A point in [0, 100): the same for every call of one user, random without one."""
+    for key in STICKY_KEYS:
+        who = meta.get(key)
+        if who:
+            digest = hashlib.blake2b(f"{group}\0{who}".encode(), digest_size=8).digest()
+            return int.from_bytes(digest) / 2**64 * 100
+    return random.uniform(0, 100)
 
 
 def _left(until: float | None, loop: asyncio.AbstractEventLoop, spec: MethodSpec) -> float | None:
@@ -193,7 +309,16 @@ def _left(until: float | None, loop: asyncio.AbstractEventLoop, spec: MethodSpec
     return left
 
 
-def _name_target(error: CallError, spec: MethodSpec) -> None:
+def _retryable(error: CallError, spec: MethodSpec, retry: RetryPolicy, attempt: int) -> bool:
+    """Whether to try ``error``'s call again; names the target in an error that lacks one.
+
+    Only a failure of the target itself is retried: an ``Unavailable`` that the
+    target passed on from its own callee means the target ran (and may run
+    again to no avail), so it is the target's answer, not a refusal.
+    """
     if not error.component:
         error.component, error.method = spec.component, spec.name
         error.args = (error._render(),)
+    if error.component != spec.component or error.method != spec.name:
+        return False
+    return retry.should_retry(error, attempt, spec.options.idempotent)

@@ -52,7 +52,7 @@ class Worker:
         router = Router(app.name, self.where, link.membership,
                         max_message_bytes=spec.topology.max_message_bytes)
         runtime = SupervisedRuntime(app, spec.topology, self.where, link, router)
-        host = Host.for_group(app, spec.topology, spec.group, router, runtime)
+        host = Host.for_group(app, spec.topology, spec.group, router, runtime, spec.variant)
         await host.start()
         dispatcher = host.dispatcher(self.where, spec.topology.group(spec.group).max_in_flight)
         server, address = await listen(spec.listen, dispatcher)

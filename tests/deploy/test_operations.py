@@ -1,0 +1,249 @@
+"""Operations on a running deployment: autoscaling, rollouts, experiments, fault isolation.
+
+Each runs under continuous load and checks that no call failed, bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import msgspec
+import pytest
+
+from genweave import CircuitOpen, Unavailable, deployment, with_metadata
+from genweave.deploy.autoscale import ScalePlan
+from genweave.deploy.local import DeployError, LocalDeployer
+from genweave.errors import TopologyError
+from genweave.resilience import CircuitSettings, FallbackSettings, RefPolicy
+from genweave.topology import Autoscale, Topology, Variant, resolve_topology
+from ops_app import Studio, app
+
+pytestmark = [pytest.mark.process, pytest.mark.slow]
+
+
+def hybrid(**painter: Any) -> Topology:
+    """``hybrid``: a ``core`` group (Studio, SparePainter) and a ``painter`` group."""
+    topology = resolve_topology("hybrid", app)
+    return msgspec.structs.replace(topology, groups=tuple(
+        msgspec.structs.replace(g, **painter) if g.name == "painter" else g
+        for g in topology.groups))
+
+
+class Load:
+    """Callers repeating ``call`` until stopped; every failure is kept."""
+
+    def __init__(self, call: Callable[[], Coroutine[Any, Any, Any]], callers: int) -> None:
+        self.results: list[Any] = []
+        self.failures: list[BaseException] = []
+        self._stop = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._run(call)) for _ in range(callers)]
+
+    async def _run(self, call: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        while not self._stop.is_set():
+            try:
+                self.results.append(await call())
+            except Exception as exc:
+                self.failures.append(exc)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+
+
+async def started(topology: Topology, logs: list[str] | None = None) -> LocalDeployer:
+    deployer = deployment("ops_app:app", topology, "process",
+                          log=(logs.append if logs is not None else lambda line: None),
+                          grace=10.0)
+    assert isinstance(deployer, LocalDeployer)
+    await deployer.start()
+    return deployer
+
+
+async def until(condition: Callable[[], bool], seconds: float) -> None:
+    async with asyncio.timeout(seconds):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
+# -- selective scaling -------------------------------------------------------------------
+
+
+def test_scale_plan_waits_out_its_delays() -> None:
+    plan = ScalePlan(Autoscale(max=4, min=1, target_in_flight=2, up_delay=1.0, down_delay=3.0))
+    assert plan.observe(0.0, 8, current=1) is None  # wants 4, but has not waited up_delay
+    assert plan.observe(0.5, 1, current=1) is None
+    assert plan.observe(1.0, 8, current=1) is None  # one sample in the window wanted 1
+    assert plan.observe(1.6, 8, current=1) == 4
+    plan.changed(1.6)
+    assert plan.observe(2.0, 0, current=4) is None
+    assert plan.observe(4.0, 3, current=4) is None  # not yet down_delay since the change
+    assert plan.observe(4.7, 0, current=4) == 2  # the most wanted over 3 s: 2 replicas
+    assert plan.observe(5.0, 100, current=0) == 1  # below min: fixed at once
+
+
+async def test_autoscaling_follows_a_load_ramp_and_leaves_other_groups_alone() -> None:
+    scale = Autoscale(max=3, min=1, target_in_flight=2, up_delay=0.5, down_delay=1.5,
+                      interval=0.2)
+    logs: list[str] = []
+    d = await started(hybrid(autoscale=scale), logs)
+    try:
+        studio = d.get(Studio)
+        core_pid = d.pid("core")
+        load = Load(lambda: studio.work(0.05), callers=8)  # ~8 in flight: wants 3 (max)
+        await until(lambda: len(d.membership.endpoints("painter")) == 3, 20)
+        await load.stop()
+        await until(lambda: len(d.replicas["painter"]) == 1, 20)
+        assert not load.failures, load.failures[:3]
+        assert [len(d.replicas[g.name]) for g in d.topology.groups] == [1, 1]
+        assert d.pid("core") == core_pid and len(d.replicas["core"]) == 1
+        assert any("[autoscaler] painter: 1 -> 3 replicas" in line for line in logs), logs
+        assert any("[autoscaler] painter: 3 -> 1 replicas" in line for line in logs), logs
+    finally:
+        await d.stop()
+
+
+# -- zero-downtime rollout ----------------------------------------------------------------
+
+
+async def test_rollout_under_load_fails_nothing_and_streams_finish_on_the_old_version() -> None:
+    d = await started(hybrid(replicas=2))
+    try:
+        studio = d.get(Studio)
+        load = Load(lambda: studio.paint("sky"), callers=6)  # paint is not idempotent
+        strokes: list[str] = []
+
+        async def long_stream() -> None:
+            async for stroke in studio.strokes(30, 0.05):  # 1.5 s, across the switch
+                strokes.append(stroke)
+
+        stream = asyncio.create_task(long_stream())
+        await until(lambda: len(strokes) > 2, 10)
+        version = await d.rollout("painter", {"Painter": {"label": "v2"}})
+        after = len(load.results)
+        await asyncio.sleep(0.2)
+        await load.stop()
+        await stream
+        assert version == "2"
+        assert not load.failures, load.failures[:3]
+        assert strokes == [f"v1:{i}" for i in range(30)]  # the whole stream on v1
+        assert set(load.results[after + 20:]) == {"v2:sky"}
+        assert await studio.paint("sky") == "v2:sky"
+        painters = [r for r in d.status().replicas if r.group == "painter"]
+        assert [(r.version, r.state) for r in painters] == [("2", "ready")] * 2
+    finally:
+        await d.stop()
+
+
+async def test_a_rollout_that_cannot_start_leaves_the_old_version_serving() -> None:
+    d = await started(hybrid())
+    try:
+        studio = d.get(Studio)
+        with pytest.raises(TopologyError, match=r"\[components.Painter\] label: Expected `str`"):
+            await d.rollout("painter", {"Painter": {"label": 3}})
+        with pytest.raises(DeployError,
+                           match="(?s)version 1 keeps serving.*version v9 cannot start"):
+            await d.rollout("painter", {"Painter": {"label": "v9", "fail_on_start": True}})
+        assert await studio.paint("sky") == "v1:sky"
+        assert [r.version for r in d.status().replicas if r.group == "painter"] == ["1"]
+    finally:
+        await d.stop()
+
+
+# -- experiments --------------------------------------------------------------------------
+
+
+async def test_a_weighted_split_is_measured_sticky_and_shadowed() -> None:
+    variants = (Variant("canary", weight=10, settings={"Painter": {"label": "canary"}}),
+                Variant("candidate", shadow=True, settings={"Painter": {"label": "shadow"}}))
+    d = await started(hybrid(variants=variants))
+    try:
+        studio = d.get(Studio)
+
+        async def paint_as(user: str) -> str:
+            with with_metadata(user=user):
+                return await studio.paint("sky")
+
+        users = [f"user-{i}" for i in range(1000)]
+        answers: dict[str, str] = {}
+
+        async def caller(mine: list[str]) -> None:  # 20 at a time: under the shadow limit
+            for user in mine:
+                answers[user] = await paint_as(user)
+
+        await asyncio.gather(*(caller(users[i::20]) for i in range(20)))
+        share = collections.Counter(answers.values())
+        assert set(share) == {"v1:sky", "canary:sky"}  # the shadow's answers are discarded
+        assert abs(share["canary:sky"] / 1000 - 0.10) < 0.03, share
+        for user in users[::50]:  # the same user lands on the same variant every time
+            assert await paint_as(user) == answers[user]
+
+        async def calls_per_variant() -> collections.Counter[str]:
+            calls: collections.Counter[str] = collections.Counter()
+            for replica in await d.metrics():
+                for v in replica.variants:
+                    calls[v.method] += v.calls
+                    assert v.errors == 0, v
+            return calls
+
+        calls = await calls_per_variant()
+        assert calls["primary"] + calls["canary"] == 1020
+        async with asyncio.timeout(10):
+            while calls["candidate"] < 1020:  # every call was copied to the shadow
+                await asyncio.sleep(0.05)
+                calls = await calls_per_variant()
+        variants_of = {r.name: r.variant for r in d.status().replicas if r.group == "painter"}
+        assert sorted(variants_of.values()) == ["", "canary", "candidate"]
+    finally:
+        await d.stop()
+
+
+# -- fault isolation -----------------------------------------------------------------------
+
+
+async def test_a_stopped_group_is_replaced_by_its_fallback_component() -> None:
+    policy = RefPolicy(circuit=CircuitSettings(failures=2, reset_after=0.3),
+                       fallback=FallbackSettings(component="SparePainter"))
+    d = await started(msgspec.structs.replace(hybrid(), refs={"Painter": policy}))
+    try:
+        studio = d.get(Studio)
+        load = Load(lambda: studio.paint("sky"), callers=4)
+        await asyncio.sleep(0.2)
+        await d.stop_group("painter")
+        await asyncio.sleep(0.5)
+        during = len(load.results)
+        await asyncio.sleep(0.3)
+        assert set(load.results[during:]) == {"spare:sky"}
+        await d.start_group("painter")
+        await until(lambda: load.results[-1] == "v1:sky", 10)  # the circuit closed by itself
+        await load.stop()
+        assert not load.failures, load.failures[:3]
+    finally:
+        await d.stop()
+
+
+async def test_without_a_fallback_an_open_circuit_fails_fast() -> None:
+    policy = RefPolicy(circuit=CircuitSettings(failures=2, reset_after=0.5))
+    d = await started(msgspec.structs.replace(hybrid(), refs={"Painter": policy}))
+    try:
+        studio = d.get(Studio)
+        await d.stop_group("painter")
+        for _ in range(2):
+            with pytest.raises(Unavailable, match="group 'painter' is stopped"):
+                await studio.paint("sky")
+        with pytest.raises(CircuitOpen):
+            await studio.paint("sky")
+    finally:
+        await d.stop()
+
+
+async def test_a_stream_is_served_by_its_variant_while_the_shadow_gets_a_copy() -> None:
+    variants = (Variant("candidate", shadow=True, settings={"Painter": {"label": "shadow"}}),)
+    d = await started(hybrid(variants=variants))
+    try:
+        studio = d.get(Studio)
+        assert [s async for s in studio.strokes(3)] == ["v1:0", "v1:1", "v1:2"]
+    finally:
+        await d.stop()
