@@ -1,4 +1,5 @@
-"""The reference app deployed for tests: a private data directory, a free port, no corpus."""
+"""The reference app deployed for tests: a private data directory, a free port, no corpus,
+and the app's own Ref policies (``genweave/app/genweave.toml``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import msgspec
 
 from genweave.app import app
+from genweave.app.__main__ import DEFAULT_CONFIG
 from genweave.topology import Topology, resolve_topology
 
 
@@ -19,4 +21,5 @@ def app_topology(preset: str, data_dir: Path, **gateway: Any) -> Topology:
         "Ingestor": {**store, "ingest_corpus_on_start": False},
         "Retriever": store,
     }
-    return msgspec.structs.replace(resolve_topology(preset, app), settings=settings)
+    topology = resolve_topology(preset, app, config=DEFAULT_CONFIG)
+    return msgspec.structs.replace(topology, settings=settings)

@@ -29,6 +29,8 @@ from genweave.topology import resolve_topology
 IMPORT_PATH: Final = "genweave.app:app"
 DEFAULT_QUESTION: Final = "What does the yield statement do?"
 DEFAULT_TOPOLOGY: Final = "hybrid"
+DEFAULT_CONFIG: Final = Path(__file__).with_name("genweave.toml")
+"""The app's own settings file: Ref policies that keep optional parts optional."""
 
 
 async def show_corpus(ingestor: Ingestor) -> None:
@@ -53,11 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m genweave.app", description=__doc__)
     parser.add_argument("--topology", "-t", default=DEFAULT_TOPOLOGY)
     parser.add_argument("--config", "-c", type=Path,
-                        help="topology file with component settings (default: ./genweave.toml)")
+                        help="topology file with component settings and Ref policies "
+                        "(default: ./genweave.toml, else the app's own genweave/app/genweave.toml)")
     parser.add_argument("--question", "-q", default=DEFAULT_QUESTION)
     parser.add_argument("--rundir", type=Path)
     args = parser.parse_args(argv)
-    config = args.config or (Path("genweave.toml") if Path("genweave.toml").exists() else None)
+    config = args.config or (Path("genweave.toml") if Path("genweave.toml").exists()
+                             else DEFAULT_CONFIG)
 
     async def on_ready(deployer: LocalDeployer) -> None:
         url = await deployer.get(Gateway).url()
