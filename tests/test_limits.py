@@ -38,3 +38,28 @@ async def test_an_oversized_result_is_refused_by_the_callee(limited: Deployment)
         await model.blob(2 * LIMIT)
     assert caught.value.status == 413
     assert len(await model.blob(10)) == 10
+
+
+@pytest.mark.parametrize("placement", ["codec", pytest.param("process",
+                                                              marks=pytest.mark.process)])
+async def test_a_replica_refuses_calls_beyond_its_in_flight_limit(placement: str) -> None:
+    import asyncio
+
+    from genweave import Overloaded
+
+    topology = preset("microservices", app)
+    topology = msgspec.structs.replace(topology, groups=tuple(
+        msgspec.structs.replace(g, max_in_flight=3) if g.name == "model" else g
+        for g in topology.groups))
+    options = {"log": lambda line: None} if placement == "process" else {}
+    async with deploy("sample_app:app", topology, placement, **options) as running:
+        model = running.get(Model)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        results = await asyncio.gather(*(model.sleep(0.5) for _ in range(6)),
+                                       return_exceptions=True)
+        refused = [r for r in results if isinstance(r, Overloaded)]
+        assert results.count("slept") == 3 and len(refused) == 3
+        assert "at its limit of 3 calls in flight" in str(refused[0])
+        assert loop.time() - start < 1.5  # refusals did not wait behind the running calls
+        assert await model.echo("still serving") == "still serving"

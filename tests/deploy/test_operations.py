@@ -105,6 +105,18 @@ async def test_autoscaling_follows_a_load_ramp_and_leaves_other_groups_alone() -
         await d.stop()
 
 
+async def test_scaling_a_monolith_replicates_the_whole_process() -> None:
+    d = await started(resolve_topology("monolith", app))
+    try:
+        studio = d.get(Studio)
+        await d.scale("main", 2)
+        pids = {(await studio.whoami()).pid for _ in range(20)}
+        assert len(pids) == 2  # both processes answer, each with its own Painter
+        assert [r.name for r in d.status().replicas] == ["main/0", "main/1"]
+    finally:
+        await d.stop()
+
+
 # -- zero-downtime rollout ----------------------------------------------------------------
 
 

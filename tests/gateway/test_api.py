@@ -9,7 +9,8 @@ import httpx
 import msgspec
 import pytest
 
-from genweave.errors import ComponentError, DeadlineExceeded, Unavailable
+from genweave.context import call_metadata
+from genweave.errors import CircuitOpen, ComponentError, DeadlineExceeded, Overloaded, Unavailable
 from genweave.gateway.api import Api, ApiCall, sse
 from genweave.gateway.auth import ApiKey, KeyRing
 
@@ -23,9 +24,18 @@ class EchoResponse(msgspec.Struct):
     text: str
 
 
-def make_api() -> Api:
+class WhoRequest(msgspec.Struct):
+    user: str = ""
+
+
+def make_api(max_concurrent: int = 1024) -> Api:
     api = Api("test", keys=KeyRing([ApiKey(name="t", key="sk-t")]), max_body_bytes=1024,
-              timeout=0.5)
+              timeout=0.5, max_concurrent=max_concurrent)
+
+    @api.post("/who", body=WhoRequest)
+    async def who(call: ApiCall, body: WhoRequest) -> dict[str, str]:
+        await asyncio.sleep(0.1)
+        return dict(call_metadata())
 
     @api.post("/echo", body=EchoRequest, response=EchoResponse)
     async def echo(call: ApiCall, body: EchoRequest) -> EchoResponse:
@@ -40,6 +50,10 @@ def make_api() -> Api:
                                  remote_type="builtins.RuntimeError")
         if body.text == "crash":
             raise RuntimeError("unexpected")
+        if body.text == "busy":
+            raise Overloaded("at its limit", component="Model", method="run")
+        if body.text == "tripped":
+            raise CircuitOpen("circuit open", component="Model", method="run")
         return EchoResponse(body.text * body.times)
 
     @api.post("/stream", body=EchoRequest, stream=EchoResponse)
@@ -78,6 +92,8 @@ async def test_a_valid_request(client: httpx.AsyncClient) -> None:
     ({"json": {"text": "late"}}, 504, None, "Model did not answer in time"),
     ({"json": {"text": "bug"}}, 500, None, "Model.run failed"),
     ({"json": {"text": "crash"}}, 500, None, "internal error"),
+    ({"json": {"text": "busy"}}, 503, None, "Model is overloaded"),
+    ({"json": {"text": "tripped"}}, 503, None, "Model is unavailable: circuit open"),
 ])
 async def test_errors_have_openai_shape_and_status(
     client: httpx.AsyncClient, kwargs: dict[str, object], status: int, param: str | None,
@@ -89,6 +105,28 @@ async def test_errors_have_openai_shape_and_status(
     assert set(error) == {"message", "type", "param", "code"}
     assert error["param"] == param and fragment in error["message"]
     assert "Traceback" not in response.text
+
+
+async def test_overload_answers_503_with_retry_after_at_once() -> None:
+    transport = httpx.ASGITransport(app=make_api(max_concurrent=2).asgi())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                 headers={"Authorization": "Bearer sk-t"}) as c:
+        responses = await asyncio.gather(*(c.post("/who", json={}) for _ in range(5)))
+        busy = await c.post("/echo", json={"text": "busy"})
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200, 200, 503, 503, 503]
+    refused = next(r for r in responses if r.status_code == 503)
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["error"]["code"] == "overloaded"
+    assert busy.headers["retry-after"] == "1" and busy.json()["error"]["code"] == "overloaded"
+
+
+async def test_calls_carry_the_key_name_and_user_never_the_secret(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.post("/who", json={})).json() == {"api_key": "t"}
+    assert (await client.post("/who", json={"user": "ada"})).json() == {"api_key": "t",
+                                                                        "user": "ada"}
 
 
 async def test_unknown_paths_and_methods(client: httpx.AsyncClient) -> None:
