@@ -417,6 +417,7 @@ function renderGroups(groups) {
     el("span", { className: `badge badge-${HEALTH[r.state] || "warn"}`, text: r.state }),
     el("span", { className: "replica-name", text: r.name })),
   el("div", { className: "replica-detail small" },
+    el("span", { className: "muted", text: `${/^\d/.test(r.version) ? "v" : ""}${r.version} · ` }),
     el("span", { className: "muted", text: r.pid ? `pid ${r.pid}` : "no pid" }),
     el("span", { className: r.restarts ? "warn-text" : "muted",
       text: ` · ${r.restarts} restart${r.restarts === 1 ? "" : "s"}` }))))),
