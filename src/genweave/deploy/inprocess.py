@@ -9,6 +9,7 @@ split fails here too, at in-process speed.
 from __future__ import annotations
 
 import itertools
+import logging
 
 from genweave.application import App
 from genweave.deploy.base import Deployment
@@ -23,6 +24,7 @@ from genweave.transport.server import Dispatcher
 
 __all__ = ["InProcessDeployment"]
 
+logger = logging.getLogger("genweave.deploy")
 _ids = itertools.count(1)
 CLIENT = "client"
 
@@ -42,6 +44,11 @@ class InProcessDeployment(Deployment):
         self.runtime = LocalRuntime(app, topology, "local")
 
     async def start(self) -> None:
+        extras = [g.name for g in self.topology.groups if g.variants or g.autoscale]
+        if extras:
+            logger.warning("groups %s declare variants or autoscaling, which need "
+                           "placement='process'; here each runs its primary version once",
+                           ", ".join(extras))
         if not self.codec:
             names = tuple(self.app.components)
             host = Host(self.app, names, None, self.topology.max_message_bytes,
