@@ -24,12 +24,17 @@ from ops_app import Studio, app
 pytestmark = [pytest.mark.process, pytest.mark.slow]
 
 
-def hybrid(**painter: Any) -> Topology:
-    """``hybrid``: a ``core`` group (Studio, SparePainter) and a ``painter`` group."""
-    topology = resolve_topology("hybrid", app)
-    return msgspec.structs.replace(topology, groups=tuple(
-        msgspec.structs.replace(g, **painter) if g.name == "painter" else g
-        for g in topology.groups))
+@pytest.fixture(params=["hybrid", "microservices"])
+def split(request: pytest.FixtureRequest) -> Callable[..., Topology]:
+    """A preset that puts Painter in a ``painter`` group of its own, with options for it."""
+
+    def topology(**painter: Any) -> Topology:
+        chosen = resolve_topology(request.param, app)
+        return msgspec.structs.replace(chosen, groups=tuple(
+            msgspec.structs.replace(g, **painter) if g.name == "painter" else g
+            for g in chosen.groups))
+
+    return topology
 
 
 class Load:
@@ -84,21 +89,23 @@ def test_scale_plan_waits_out_its_delays() -> None:
     assert plan.observe(5.0, 100, current=0) == 1  # below min: fixed at once
 
 
-async def test_autoscaling_follows_a_load_ramp_and_leaves_other_groups_alone() -> None:
+async def test_autoscaling_follows_a_load_ramp_and_leaves_other_groups_alone(
+    split: Callable[..., Topology],
+) -> None:
     scale = Autoscale(max=3, min=1, target_in_flight=2, up_delay=0.5, down_delay=1.5,
                       interval=0.2)
     logs: list[str] = []
-    d = await started(hybrid(autoscale=scale), logs)
+    d = await started(split(autoscale=scale), logs)
     try:
         studio = d.get(Studio)
-        core_pid = d.pid("core")
+        others = {g.name: d.pid(g.name) for g in d.topology.groups if g.name != "painter"}
         load = Load(lambda: studio.work(0.05), callers=8)  # ~8 in flight: wants 3 (max)
         await until(lambda: len(d.membership.endpoints("painter")) == 3, 20)
         await load.stop()
         await until(lambda: len(d.replicas["painter"]) == 1, 20)
         assert not load.failures, load.failures[:3]
-        assert [len(d.replicas[g.name]) for g in d.topology.groups] == [1, 1]
-        assert d.pid("core") == core_pid and len(d.replicas["core"]) == 1
+        assert all(len(replicas) == 1 for replicas in d.replicas.values())
+        assert {name: d.pid(name) for name in others} == others  # never touched
         assert any("[autoscaler] painter: 1 -> 3 replicas" in line for line in logs), logs
         assert any("[autoscaler] painter: 3 -> 1 replicas" in line for line in logs), logs
     finally:
@@ -120,8 +127,10 @@ async def test_scaling_a_monolith_replicates_the_whole_process() -> None:
 # -- zero-downtime rollout ----------------------------------------------------------------
 
 
-async def test_rollout_under_load_fails_nothing_and_streams_finish_on_the_old_version() -> None:
-    d = await started(hybrid(replicas=2))
+async def test_rollout_under_load_fails_nothing_and_streams_finish_on_the_old_version(
+    split: Callable[..., Topology],
+) -> None:
+    d = await started(split(replicas=2))
     try:
         studio = d.get(Studio)
         load = Load(lambda: studio.paint("sky"), callers=6)  # paint is not idempotent
@@ -150,7 +159,7 @@ async def test_rollout_under_load_fails_nothing_and_streams_finish_on_the_old_ve
 
 
 async def test_a_rollout_that_cannot_start_leaves_the_old_version_serving() -> None:
-    d = await started(hybrid())
+    d = await started(resolve_topology("hybrid", app))
     try:
         studio = d.get(Studio)
         with pytest.raises(TopologyError, match=r"\[components.Painter\] label: Expected `str`"):
@@ -167,10 +176,12 @@ async def test_a_rollout_that_cannot_start_leaves_the_old_version_serving() -> N
 # -- experiments --------------------------------------------------------------------------
 
 
-async def test_a_weighted_split_is_measured_sticky_and_shadowed() -> None:
+async def test_a_weighted_split_is_measured_sticky_and_shadowed(
+    split: Callable[..., Topology],
+) -> None:
     variants = (Variant("canary", weight=10, settings={"Painter": {"label": "canary"}}),
                 Variant("candidate", shadow=True, settings={"Painter": {"label": "shadow"}}))
-    d = await started(hybrid(variants=variants))
+    d = await started(split(variants=variants))
     try:
         studio = d.get(Studio)
 
@@ -215,10 +226,12 @@ async def test_a_weighted_split_is_measured_sticky_and_shadowed() -> None:
 # -- fault isolation -----------------------------------------------------------------------
 
 
-async def test_a_stopped_group_is_replaced_by_its_fallback_component() -> None:
+async def test_a_stopped_group_is_replaced_by_its_fallback_component(
+    split: Callable[..., Topology],
+) -> None:
     policy = RefPolicy(circuit=CircuitSettings(failures=2, reset_after=0.3),
                        fallback=FallbackSettings(component="SparePainter"))
-    d = await started(msgspec.structs.replace(hybrid(), refs={"Painter": policy}))
+    d = await started(msgspec.structs.replace(split(), refs={"Painter": policy}))
     try:
         studio = d.get(Studio)
         load = Load(lambda: studio.paint("sky"), callers=4)
@@ -238,7 +251,8 @@ async def test_a_stopped_group_is_replaced_by_its_fallback_component() -> None:
 
 async def test_without_a_fallback_an_open_circuit_fails_fast() -> None:
     policy = RefPolicy(circuit=CircuitSettings(failures=2, reset_after=0.5))
-    d = await started(msgspec.structs.replace(hybrid(), refs={"Painter": policy}))
+    d = await started(msgspec.structs.replace(resolve_topology("hybrid", app),
+                                              refs={"Painter": policy}))
     try:
         studio = d.get(Studio)
         await d.stop_group("painter")
@@ -251,11 +265,21 @@ async def test_without_a_fallback_an_open_circuit_fails_fast() -> None:
         await d.stop()
 
 
-async def test_a_stream_is_served_by_its_variant_while_the_shadow_gets_a_copy() -> None:
+async def test_a_stream_is_served_by_its_variant_while_the_shadow_gets_a_copy(
+    split: Callable[..., Topology],
+) -> None:
     variants = (Variant("candidate", shadow=True, settings={"Painter": {"label": "shadow"}}),)
-    d = await started(hybrid(variants=variants))
+    d = await started(split(variants=variants))
     try:
         studio = d.get(Studio)
         assert [s async for s in studio.strokes(3)] == ["v1:0", "v1:1", "v1:2"]
+
+        async def shadow_calls() -> int:
+            return sum(v.calls for r in await d.metrics() for v in r.variants
+                       if v.method == "candidate" and v.errors == 0)
+
+        async with asyncio.timeout(5):  # the copy was read to its end, then discarded
+            while await shadow_calls() < 1:
+                await asyncio.sleep(0.05)
     finally:
         await d.stop()
