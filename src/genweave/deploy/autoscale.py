@@ -106,7 +106,7 @@ class Autoscaler:
             for a in addresses), return_exceptions=True)
         in_flight = sum(x.in_flight for x in loads if isinstance(x, ReplicaLoad))
         self.last_in_flight = in_flight
-        current = len(self.deployer._primary(self.group))
+        current = len(self.deployer.primary_replicas(self.group))
         target = self.plan.observe(now, in_flight, current)
         if target is None or target == current:
             return

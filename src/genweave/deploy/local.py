@@ -241,7 +241,7 @@ class LocalDeployer(Deployment):
             raise ValueError(f"replicas must be 0 or more, got {replicas}")
         self.topology.group(group)
         async with self._changing:
-            primary = self._primary(group)
+            primary = self.primary_replicas(group)
             added = [self._new_replica(group) for _ in range(len(primary), replicas)]
             removed = primary[replicas:]
             self.replicas[group] = [r for r in self.replicas[group] if r not in removed]
@@ -278,7 +278,7 @@ class LocalDeployer(Deployment):
                                                                    settings=merged),
                                             group, version=new_version),
                                 self.app, source=f"rollout of group '{group}'")
-            old = self._primary(group)
+            old = self.primary_replicas(group)
             new = [self._new_replica(group, topology=topology, serving=False)
                    for _ in range(max(1, len(old)))]
             self.log(f"[supervisor] {group}: rolling out version {new_version} "
@@ -328,7 +328,8 @@ class LocalDeployer(Deployment):
         self.replicas[group].append(replica)
         return replica
 
-    def _primary(self, group: str) -> list[Replica]:
+    def primary_replicas(self, group: str) -> list[Replica]:
+        """The replicas of ``group``'s own version (not of its experiment variants)."""
         return [r for r in self.replicas[group] if r.variant is None]
 
     # -- supervision ---------------------------------------------------------------
