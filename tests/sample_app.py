@@ -90,6 +90,12 @@ class Model:
         await asyncio.sleep(seconds)
         return "done"
 
+    @method(timeout=0.2)
+    async def drip_with_timeout(self, n: int, delay: float) -> AsyncIterator[int]:
+        for i in range(n):
+            await asyncio.sleep(delay)
+            yield i
+
     async def stats(self) -> dict[str, int]:
         return {"started": self.started, "cancelled": self.cancelled,
                 "open_streams": self.open_streams}

@@ -156,6 +156,17 @@ async def test_method_timeout_option(running: Deployment) -> None:
     assert isinstance(caught.value, TimeoutError)
 
 
+async def test_method_timeout_bounds_a_whole_stream(running: Deployment) -> None:
+    model = running.get(Model)
+    assert [i async for i in model.drip_with_timeout(3, 0.0)] == [0, 1, 2]
+    got: list[int] = []
+    with pytest.raises(DeadlineExceeded) as caught:
+        async for i in model.drip_with_timeout(10, 0.05):  # 0.5 s in all, over the 0.2 s
+            got.append(i)
+    assert (caught.value.component, caught.value.method) == ("Model", "drip_with_timeout")
+    assert 1 <= len(got) < 10
+
+
 async def test_missing_or_unknown_arguments_are_refused(running: Deployment) -> None:
     model = running.get(Model)
     with pytest.raises(InvalidArgument):

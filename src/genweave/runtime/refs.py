@@ -54,8 +54,9 @@ def direct_proxy(spec: ComponentSpec, instance: object,
     proxy = ComponentProxy(spec, "direct")
     for m in spec.methods.values():
         bound = getattr(instance, m.name)
-        setattr(proxy, m.name, _direct_stream(m, bound) if m.stream
-                else _direct_unary(m, bound, _tighter(m.options.timeout, timeout)))
+        limit = _tighter(m.options.timeout, timeout)
+        setattr(proxy, m.name, _direct_stream(m, bound, limit) if m.stream
+                else _direct_unary(m, bound, limit))
     return proxy
 
 
@@ -141,7 +142,8 @@ async def _with_timeout(coro: Any, seconds: float, spec: MethodSpec) -> Any:
         context.current_deadline.reset(token)
 
 
-def _direct_stream(spec: MethodSpec, bound: Callable[..., Any]) -> Callable[..., Any]:
+def _direct_stream(spec: MethodSpec, bound: Callable[..., Any],
+                   timeout: float | None) -> Callable[..., Any]:
     stats = REGISTRY.method(spec.component, spec.name)
 
     async def stream(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
@@ -153,8 +155,18 @@ def _direct_stream(spec: MethodSpec, bound: Callable[..., Any]) -> Callable[...,
         stats.in_flight += 1
         start = time.perf_counter()
         try:
-            async for item in iterator:
-                yield item
+            if timeout is None:
+                async for item in iterator:
+                    yield item
+            else:
+                # Like a remote stream: the limit covers the whole stream, from its start.
+                at = asyncio.get_running_loop().time() + timeout
+                while True:
+                    try:
+                        item = await _next_before(iterator, at, timeout, spec)
+                    except StopAsyncIteration:
+                        break
+                    yield item
             ok = True
         except CallError:
             raise
@@ -166,6 +178,20 @@ def _direct_stream(spec: MethodSpec, bound: Callable[..., Any]) -> Callable[...,
             await iterator.aclose()
 
     return _named(stream, spec)
+
+
+async def _next_before(iterator: AsyncIterator[Any], at: float, seconds: float,
+                       spec: MethodSpec) -> Any:
+    """The iterator's next item, or ``DeadlineExceeded`` once the loop's clock passes ``at``."""
+    scope = asyncio.timeout_at(at)
+    try:
+        async with scope:
+            return await anext(iterator)
+    except TimeoutError:
+        if scope.expired():
+            raise DeadlineExceeded(f"stream not finished within {seconds:.3g}s",
+                                   component=spec.component, method=spec.name) from None
+        raise
 
 
 def _remote_unary(spec: MethodSpec, router: Router, group: str, method_timeout: float | None,
