@@ -22,7 +22,7 @@ import asyncio
 import urllib.parse
 from typing import Final, cast
 
-__all__ = ["HttpStatusError", "KeepAliveClient", "post"]
+__all__ = ["CONTENT_LENGTH", "HEADERS_END", "STATUS", "HttpStatusError", "KeepAliveClient", "post"]
 
 HEADERS_END: Final = b"\r\n\r\n"
 CONTENT_LENGTH: Final = b"\r\ncontent-length:"

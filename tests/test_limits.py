@@ -62,4 +62,5 @@ async def test_a_replica_refuses_calls_beyond_its_in_flight_limit(placement: str
         assert results.count("slept") == 3 and len(refused) == 3
         assert "at its limit of 3 calls in flight" in str(refused[0])
         assert loop.time() - start < 1.5  # refusals did not wait behind the running calls
+        assert (await model.stats())["started"] == 3  # a refused call is not tried again
         assert await model.echo("still serving") == "still serving"

@@ -68,8 +68,12 @@ _PATH_IN_ERROR = re.compile(r" - at `\$([^`]*)`$")
 _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `([^`]+)`")
 
 Transport = Literal["unix", "tcp"]
-DEFAULT_MAX_IN_FLIGHT: Final = 256
-"""Calls one replica runs at once by default; beyond it calls are refused (Overloaded)."""
+DEFAULT_MAX_IN_FLIGHT: Final = 1024
+"""Calls one replica runs at once by default; beyond it calls are refused (Overloaded).
+
+A count, not a time: a group whose calls are slow (a model) should set its own,
+about the calls it can finish within the latency its callers accept.
+"""
 
 _Count = Annotated[int, msgspec.Meta(ge=1)]
 _Seconds = Annotated[float, msgspec.Meta(ge=0)]

@@ -26,7 +26,7 @@ import msgspec
 
 from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
 from genweave.component import MethodSpec
-from genweave.errors import CallError, DeadlineExceeded, Unavailable
+from genweave.errors import CallError, DeadlineExceeded, Overloaded, Unavailable
 from genweave.observe.metrics import REGISTRY
 from genweave.observe.tracecontext import outgoing_traceparent
 from genweave.resilience import RetryPolicy
@@ -79,7 +79,8 @@ class Router:
                 try:
                     return await connection.call(spec, args, meta, timeout, traceparent)
                 except Unavailable as error:
-                    if not _retryable(error, spec, retry, 1):
+                    # An overloaded only replica is not asked again: refuse at once.
+                    if isinstance(error, Overloaded) or not _retryable(error, spec, retry, 1):
                         raise
         return await self._call(group, spec, args, meta, timeout, traceparent, retry)
 
@@ -167,7 +168,7 @@ class Router:
                 if not _retryable(error, spec, retry, attempt):
                     raise
                 tried.add(address)
-                await asyncio.sleep(retry.delay(attempt))
+                await self._before_retry(group, variant, error, tried, retry, attempt)
         raise AssertionError("unreachable")
 
     async def stream(self, group: str, spec: MethodSpec, args: msgspec.Struct,
@@ -225,7 +226,20 @@ class Router:
                 if not _retryable(error, spec, retry, attempt) or started:
                     raise
                 tried.add(address)
-                await asyncio.sleep(retry.delay(attempt))
+                await self._before_retry(group, variant, error, tried, retry, attempt)
+
+    async def _before_retry(self, group: str, variant: str | None, error: Unavailable,
+                            tried: set[str], retry: RetryPolicy, attempt: int) -> None:
+        """Wait before the next attempt, or re-raise ``error`` when none is worth making.
+
+        An overloaded replica is not asked again (that would add to its load and
+        to the caller's wait); another one is tried at once, if there is one.
+        """
+        if isinstance(error, Overloaded):
+            if all(a in tried for a in self.membership.endpoints(group, variant)):
+                raise error
+            return
+        await asyncio.sleep(retry.delay(attempt))
 
     async def call_at(self, address: str, spec: MethodSpec, args: msgspec.Struct,
                       timeout: float | None = None) -> Any:

@@ -156,17 +156,17 @@ class ServerConnection(FramedProtocol):
         except NotFound as exc:
             self._fail(request, exc)
             return
-        dispatcher.enter()
+        slot = _Slot(dispatcher)
         runner = self._run_stream if spec.stream else self._run
         task = asyncio.get_running_loop().create_task(
-            _measured(runner(request, fn, spec), stats))
+            _measured(runner(request, fn, spec), stats, slot))
         self._tasks[request.id] = task
-        task.add_done_callback(functools.partial(self._done, request.id))
+        task.add_done_callback(functools.partial(self._done, request.id, slot))
 
-    def _done(self, call_id: int, _: object) -> None:
+    def _done(self, call_id: int, slot: _Slot, _: object) -> None:
         self._tasks.pop(call_id, None)
         self._credits.pop(call_id, None)
-        self.dispatcher.leave()
+        slot.release()  # only does something for a task cancelled before it ran
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -233,7 +233,27 @@ class ServerConnection(FramedProtocol):
         self.send(_failure(request, exc, self.dispatcher.where))
 
 
-async def _measured(run: Coroutine[Any, Any, bool], stats: MethodStats) -> None:
+class _Slot:
+    """One call's place in its dispatcher's count of calls in flight, given back once.
+
+    Given back as the call's task ends, not from its done-callback: uvloop runs
+    callbacks after the next socket read, and a request read then would be
+    checked against calls that have already finished.
+    """
+
+    __slots__ = ("_dispatcher",)
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher: Dispatcher | None = dispatcher
+        dispatcher.enter()
+
+    def release(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.leave()
+            self._dispatcher = None
+
+
+async def _measured(run: Coroutine[Any, Any, bool], stats: MethodStats, slot: _Slot) -> None:
     """Run a request handler, counting it in the method's stats."""
     stats.in_flight += 1
     start = time.perf_counter()
@@ -243,6 +263,7 @@ async def _measured(run: Coroutine[Any, Any, bool], stats: MethodStats) -> None:
     finally:
         stats.in_flight -= 1
         stats.record(time.perf_counter() - start, ok)
+        slot.release()
 
 
 class _Credit:
