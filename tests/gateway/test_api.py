@@ -129,6 +129,34 @@ async def test_calls_carry_the_key_name_and_user_never_the_secret(
                                                                         "user": "ada"}
 
 
+async def test_a_client_that_leaves_cancels_a_long_request() -> None:
+    from genweave.gateway.server import HttpServer
+
+    api = Api("test", keys=KeyRing([]))
+    cancelled = asyncio.Event()
+
+    @api.post("/think", body=EchoRequest, response=EchoResponse, stream=EchoResponse)
+    async def think(call: ApiCall, body: EchoRequest) -> EchoResponse:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return EchoResponse(body.text)
+
+    server = HttpServer(api.asgi(), "127.0.0.1", 0)
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as c:
+            request = asyncio.create_task(c.post("/think", json={"text": "hm"}))
+            await asyncio.sleep(0.3)
+            request.cancel()  # the client gives up and closes its connection
+        async with asyncio.timeout(2):
+            await cancelled.wait()
+    finally:
+        await server.stop()
+
+
 async def test_unknown_paths_and_methods(client: httpx.AsyncClient) -> None:
     missing = await client.get("/nope")
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"

@@ -52,6 +52,8 @@ logger = logging.getLogger("genweave.gateway")
 JSON: Final = "application/json"
 DEFAULT_MAX_BODY: Final = 4 * 1024 * 1024
 DEFAULT_MAX_CONCURRENT: Final = 1024
+CLIENT_CLOSED: Final = 499
+"""nginx's status for a request whose client went away; logged, never seen by anyone."""
 GATEWAY_COMPONENT: Final = "Gateway"
 
 
@@ -162,7 +164,10 @@ class Api:
             # keep a user on one variant.
             with with_metadata(**_identity(key, body)):
                 async with deadline(self.timeout):
-                    result = await spec.handler(call, body)
+                    work = spec.handler(call, body)
+                    # A route that can stream may also run long without streaming.
+                    result = await (work if spec.stream is None
+                                    else _unless_disconnected(request, work))
         except APIError as error:
             return error_response(error)
         except CallError as error:
@@ -241,6 +246,30 @@ def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
     except msgspec.DecodeError:
         raise APIError(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.",
                        code="invalid_json") from None
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[Any]) -> Any:
+    """Await ``work``, cancelling it (and so the calls it made) if the client goes away.
+
+    Only once the body has been read: from then on the ASGI ``receive`` channel
+    carries nothing but the disconnect.
+    """
+    task = asyncio.ensure_future(work)
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if watcher.done() and not watcher.cancelled():
+            return Response(status_code=CLIENT_CLOSED)  # no one is left to read it
+        raise
+    finally:
+        watcher.cancel()
 
 
 def _identity(key: str, body: object) -> dict[str, str]:
