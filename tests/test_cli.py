@@ -42,12 +42,29 @@ def test_topology_command_prints_groups(capsys: pytest.CaptureFixture[str]) -> N
     assert "core             x1  Front, Store" in out
 
 
+def test_topology_command_prints_group_options_and_ref_policies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "ops.toml"
+    path.write_text('preset = "hybrid"\n[groups.model]\nmax_in_flight = 8\n'
+                    'autoscale = { max = 3, target_in_flight = 2 }\n'
+                    '[groups.model.variants.b]\nweight = 10\n'
+                    '[refs.Model]\ntimeout = 2.0\n')
+    assert main(["topology", "sample_app:app", "--topology", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert ("model            x1  Model  [autoscale 1-3 at 2 in flight/replica; "
+            "max 8 in flight/replica; variant b (10%, x1)]") in out
+    assert 'refs Model: {"timeout":2.0' in out
+
+
 def test_errors_are_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["topology", "sample_app:app", "--topology", "microservice"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("genweave: TopologyError: unknown topology preset 'microservice'")
     assert main(["topology", "sample_app"]) == 1
     assert "expected MODULE:APP" in capsys.readouterr().err
+    assert main(["topology", "no_such_module:app"]) == 1
+    assert "'no_such_module:app': no module named 'no_such_module'" in capsys.readouterr().err
 
 
 def genweave(*args: str) -> subprocess.CompletedProcess[str]:

@@ -74,7 +74,13 @@ def load_app(path: str) -> App:
     module_name, sep, attr = path.partition(":")
     if not sep or not module_name or not attr:
         raise DefinitionError(f"'{path}': expected MODULE:APP, e.g. examples.hello:app")
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not module_name.startswith(exc.name):
+            raise  # the module exists but imports something missing: show where
+        raise DefinitionError(f"'{path}': no module named '{exc.name}' (run from the "
+                              "directory that contains it, or install it)") from None
     app = getattr(module, attr, None)
     if not isinstance(app, App):
         raise DefinitionError(f"'{path}': {attr!r} in {module_name} is not a genweave App")

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from genweave.application import App, load_app
 from genweave.deploy.attach import attach, default_rundir
 from genweave.deploy.serve import Runner, invoke
@@ -213,5 +215,9 @@ def _topology(args: argparse.Namespace) -> int:
     topology = _resolve(args, app)
     print(f"topology '{topology.name}' for app '{app.name}' ({topology.transport} transport)")
     for group in topology.groups:
-        print(f"  {group.name:<16} x{group.replicas}  {', '.join(group.components)}")
+        options = group.describe()
+        print(f"  {group.name:<16} x{group.replicas}  {', '.join(group.components)}"
+              + (f"  [{options}]" if options else ""))
+    for key, policy in topology.refs.items():
+        print(f"  refs {key}: {msgspec.json.encode(policy).decode()}")
     return 0

@@ -100,7 +100,7 @@ class FallbackSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Method name -> value returned (a list of items for a streaming method)."""
 
 
-class RefPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class RefPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """How calls through one Ref behave when the callee is slow, busy or down."""
 
     timeout: Positive | None = None

@@ -34,6 +34,9 @@ async def render_status(deployment: Deployment, runtime: Runtime, interval: floa
             version = replica.variant or replica.version
             out(f"{group.name:<16} {replica.name:<14} {version:<10} {replica.state:<11} "
                 f"{replica.pid or '-':>7} {replica.restarts:>8}  {', '.join(group.components)}")
+    for group in deployment.topology.groups:
+        if group.describe():
+            out(f"{group.name}: {group.describe()}")
     if variants:
         out("")
         out(f"{'EXPERIMENT (GROUP/VARIANT)':<40} {'REQ/S':>8} {'P50 MS':>8} {'P99 MS':>8} "

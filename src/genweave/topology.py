@@ -127,6 +127,19 @@ class Group(msgspec.Struct, frozen=True):
         """Percent of calls the primary version takes: what the variants leave."""
         return 100.0 - sum(v.weight for v in self.variants if not v.shadow)
 
+    def describe(self) -> str:
+        """A one-line summary of the group's options, for ``genweave topology`` and status."""
+        parts = []
+        if self.autoscale is not None:
+            a = self.autoscale
+            parts.append(f"autoscale {a.min}-{a.max} at {a.target_in_flight:g} in flight/replica")
+        if self.max_in_flight != DEFAULT_MAX_IN_FLIGHT:
+            parts.append(f"max {self.max_in_flight} in flight/replica")
+        for v in self.variants:
+            share = "shadow" if v.shadow else f"{v.weight:g}%"
+            parts.append(f"variant {v.name} ({share}, x{v.replicas})")
+        return "; ".join(parts)
+
     def variant(self, name: str) -> Variant:
         for variant in self.variants:
             if variant.name == name:
