@@ -91,7 +91,8 @@ class CircuitSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Seconds the circuit stays open before one trial call is let through (half-open)."""
 
 
-class FallbackSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class FallbackSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
+                       omit_defaults=True):
     """What a call gets instead of an outage: another component's answer, or a fixed value."""
 
     component: str | None = None
