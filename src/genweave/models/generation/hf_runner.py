@@ -12,6 +12,7 @@ layers) still batch, but a new batch starts only when the last one drains.
 
 from __future__ import annotations
 
+import inspect
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -84,6 +85,7 @@ class HFRunner(Runner):
         self.eos_ids = eos_ids
         self._torch = torch_module
         self._cache_class: Any = _dynamic_cache()
+        self._cache_keyword = _cache_keyword(model)
         self._pad_id = pad_id
         self._joinable = True
         self._rows: list[Job] = []
@@ -122,9 +124,9 @@ class HFRunner(Runner):
             positions = torch.tensor(self._positions, dtype=torch.long).view(-1, 1)
             cache = self._cache if self._cache is not None else self._new_cache()
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                             past_key_values=cache, use_cache=True)
+                             use_cache=True, **{self._cache_keyword: cache})
             logits = out.logits[:, -1, :].float().numpy()
-        self._cache, self._mask = out.past_key_values, mask
+        self._cache, self._mask = _cache_of(out), mask
         params = [job.params for job in self._rows]
         tokens = sample(
             logits,
@@ -169,8 +171,8 @@ class HFRunner(Runner):
             return None, mask
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                         past_key_values=self._new_cache(), use_cache=True)
-        cache = out.past_key_values
+                         use_cache=True, **{self._cache_keyword: self._new_cache()})
+        cache = _cache_of(out)
         self._joinable = self._joinable and _is_plain(cache)
         return cache, mask
 
@@ -211,6 +213,19 @@ def _dynamic_cache() -> Any:
     from transformers import DynamicCache
 
     return DynamicCache
+
+
+def _cache_keyword(model: Any) -> str:
+    """How this model's ``forward`` takes the KV cache: ``cache`` from transformers 5.24
+    (which deprecates ``past_key_values``), ``past_key_values`` before."""
+    parameters = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def _cache_of(output: Any) -> Any:
+    """The KV cache of a forward pass, under the output field's new name or its old one."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 def _is_plain(cache: Any) -> bool:
