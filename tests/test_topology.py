@@ -203,6 +203,14 @@ def test_group_options_and_ref_policies_are_validated(tmp_path: Path, text: str,
         load_topology(write(tmp_path, text), app)
 
 
+def test_a_config_that_amends_the_chosen_preset_keeps_its_group_options(tmp_path: Path) -> None:
+    path = write(tmp_path, 'preset = "hybrid"\n[groups.model]\nreplicas = 3\n')
+    assert resolve_topology("hybrid", app, config=path).group("model").replicas == 3
+    assert resolve_topology(None, app, config=path).group("model").replicas == 3
+    other = resolve_topology("microservices", app, config=path)  # another preset: its groups
+    assert other.group("model").replicas == 1 and other.name == "microservices"
+
+
 def test_ref_policies_and_variants_are_read(tmp_path: Path) -> None:
     from genweave.resilience import policy_for
 

@@ -278,8 +278,10 @@ def resolve_topology(spec: str | Path | Topology | None, app: App,
                      config: str | Path | None = None) -> Topology:
     """A topology from a preset name, a file path or an existing ``Topology``.
 
-    ``config`` is a topology file whose ``[components]`` settings (and transport
-    and limits) apply; its grouping is used only when ``spec`` is ``None``.
+    ``config`` is a topology file whose ``[components]`` settings, ``[refs]``
+    policies, transport and limits apply; its grouping is used when ``spec`` is
+    ``None`` or names the preset the file amends (``preset = "hybrid"`` with
+    ``[groups.NAME]`` options).
     """
     if isinstance(spec, Topology):
         return validate(spec, app, source=f"topology '{spec.name}'")
@@ -292,6 +294,8 @@ def resolve_topology(spec: str | Path | Topology | None, app: App,
         chosen = preset(spec, app)
     if base is None:
         return chosen
+    if base.name == spec:
+        return base  # the file amends this very preset: keep its group options
     return validate(msgspec.structs.replace(base, name=chosen.name, groups=chosen.groups), app,
                     source=str(config))
 
