@@ -111,9 +111,23 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
 
 
-async def test_topology_view_lists_groups_and_replicas(page: Page) -> None:
+async def test_a_missing_key_shows_the_api_error(page: Page) -> None:
+    await page.get_by_test_id("image-prompt").fill("a red circle")
+    await page.get_by_test_id("image-generate").click()
+    error = page.get_by_test_id("image-error")
+    await error.wait_for()
+    assert "Missing API key" in (await error.text_content() or "")
+    await shot(page, "2-missing-key")
+
+
+async def test_topology_view_needs_the_key_then_lists_groups_and_replicas(page: Page) -> None:
     ready = page.get_by_test_id("status-ready")
-    await ready.and_(page.locator("[data-ready=true]")).wait_for()
+    await ready.and_(page.locator("[data-ready=true]")).wait_for()  # /readyz needs no key
+    error = page.get_by_test_id("status-error")
+    await error.wait_for()
+    assert "Missing API key" in (await error.text_content() or "")
+    await page.get_by_test_id("api-key").fill(KEY)
+    await page.get_by_test_id("group").first.wait_for()
     assert await ready.text_content() == "ready"
     group = page.get_by_test_id("group")
     assert await group.count() == 1  # monolith
@@ -126,17 +140,7 @@ async def test_topology_view_lists_groups_and_replicas(page: Page) -> None:
     await shot(page, "1-topology")
 
 
-async def test_a_missing_key_shows_the_api_error(page: Page) -> None:
-    await page.get_by_test_id("image-prompt").fill("a red circle")
-    await page.get_by_test_id("image-generate").click()
-    error = page.get_by_test_id("image-error")
-    await error.wait_for()
-    assert "Missing API key" in (await error.text_content() or "")
-    await shot(page, "2-missing-key")
-
-
 async def test_document_upload_reports_progress_until_done(page: Page) -> None:
-    await page.get_by_test_id("api-key").fill(KEY)
     assert await page.evaluate("localStorage.getItem('genweave.apiKey')") == KEY
     await page.get_by_test_id("doc-title").fill("The walrus operator")
     await page.get_by_test_id("doc-text").fill(DOCUMENT)

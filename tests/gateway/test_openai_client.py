@@ -158,6 +158,15 @@ async def test_rate_limit_is_429_with_retry_after(gateway: str) -> None:
     assert int(caught.value.response.headers["Retry-After"]) >= 1
 
 
+async def test_the_status_view_needs_a_key_but_spends_no_rate_limit(gateway: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway) as raw:
+        assert (await raw.get("/v1/genweave/status")).status_code == 401
+        limited = {"Authorization": f"Bearer {LIMITED_KEY}"}
+        for _ in range(4):  # the key allows 2 requests a minute
+            response = await raw.get("/v1/genweave/status", headers=limited)
+            assert response.status_code == 200 and response.json()["app"] == "assistant"
+
+
 async def test_keys_never_appear_in_logs(client: openai.AsyncOpenAI, gateway: str,
                                          caplog: pytest.LogCaptureFixture,
                                          capfd: pytest.CaptureFixture[str]) -> None:

@@ -154,7 +154,8 @@ class Gateway:
         api.post("/v1/genweave/documents", body=DocumentRequest, response=JobStatus)(
             self._ingest)
         api.get("/v1/genweave/jobs/{job_id}", response=JobStatus)(self._job)
-        api.get("/v1/genweave/status", response=DeploymentView, auth=False)(self._status)
+        # It names processes and pids: keyed like the API, but polling spends no rate limit.
+        api.get("/v1/genweave/status", response=DeploymentView, metered=False)(self._status)
         api.get("/healthz", auth=False)(self._healthz)
         api.get("/readyz", auth=False)(self._readyz)
         api.get("/metrics", auth=False)(self._metrics)

@@ -80,6 +80,8 @@ class _RouteSpec:
     stream: type | None
     summary: str
     auth: bool
+    metered: bool = True
+    """Whether a call spends its key's rate limit."""
     tags: list[str] = field(default_factory=list)
 
 
@@ -106,18 +108,20 @@ class Api:
         return self._add("POST", path, body, response, stream, summary, auth)
 
     def get(self, path: str, *, response: type | None = None, summary: str = "",
-            auth: bool = True) -> Callable[[Handler], Handler]:
-        return self._add("GET", path, None, response, None, summary, auth)
+            auth: bool = True, metered: bool = True) -> Callable[[Handler], Handler]:
+        return self._add("GET", path, None, response, None, summary, auth, metered)
 
     def mount(self, route: Route) -> None:
         """Add a plain Starlette route (static files, pages) outside the API."""
         self._extra.append(route)
 
     def _add(self, method: str, path: str, body: type | None, response: type | None,
-             stream: type | None, summary: str, auth: bool) -> Callable[[Handler], Handler]:
+             stream: type | None, summary: str, auth: bool,
+             metered: bool = True) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self._routes.append(_RouteSpec(method, path, handler, body, response, stream,
-                                           summary or (handler.__doc__ or "").strip(), auth))
+                                           summary or (handler.__doc__ or "").strip(), auth,
+                                           metered=metered))
             return handler
 
         return register
@@ -153,7 +157,7 @@ class Api:
     async def _handle(self, spec: _RouteSpec, decoder: msgspec.json.Decoder[Any] | None,
                       request: Request) -> Response:
         try:
-            key = self.keys.authenticate(request.headers.get("authorization")) \
+            key = self.keys.authenticate(request.headers.get("authorization"), spec.metered) \
                 if spec.auth else "-"
             body = None
             if decoder is not None:

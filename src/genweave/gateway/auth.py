@@ -84,8 +84,11 @@ class KeyRing:
     def open(self) -> bool:
         return not self._keys
 
-    def authenticate(self, header: str | None) -> str:
-        """The key's name, or ``APIError`` 401 (no or wrong key) / 429 (over its limit)."""
+    def authenticate(self, header: str | None, metered: bool = True) -> str:
+        """The key's name, or ``APIError`` 401 (no or wrong key) / 429 (over its limit).
+
+        ``metered=False`` checks the key without spending its rate limit (status polling).
+        """
         if self.open:
             return ANONYMOUS
         if not header or not header.lower().startswith(_BEARER):
@@ -100,7 +103,7 @@ class KeyRing:
         if match is None:
             raise APIError(HTTPStatus.UNAUTHORIZED, "Incorrect API key provided.",
                            code="invalid_api_key")
-        bucket = self._buckets.get(match.name)
+        bucket = self._buckets.get(match.name) if metered else None
         if bucket is not None:
             wait = bucket.take()
             if wait > 0:

@@ -474,8 +474,17 @@ async function refreshStatus() {
     $("status-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
     showError($("status-error"), "");
   } catch (error) {
-    renderReady(null);
+    // The live view needs a key where keys are configured; readiness does not.
+    renderReady(await readiness());
     showError($("status-error"), error.message);
+  }
+}
+
+async function readiness() {
+  try {
+    return (await (await fetch("/readyz")).json()).ready;
+  } catch {
+    return null;
   }
 }
 
