@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
 import pytest_asyncio
 
-from genweave import Deployment, MessageTooLarge, deploy
-from genweave.topology import preset
-from sample_app import Model, app
+from genweave import Deployment, MessageTooLarge, Overloaded, deploy
+from genweave.topology import Topology, preset
+from sample_app import Front, Model, app
 
 LIMIT = 1 << 20
 
@@ -40,19 +41,21 @@ async def test_an_oversized_result_is_refused_by_the_callee(limited: Deployment)
     assert len(await model.blob(10)) == 10
 
 
-@pytest.mark.parametrize("placement", ["codec", pytest.param("process",
-                                                              marks=pytest.mark.process)])
-async def test_a_replica_refuses_calls_beyond_its_in_flight_limit(placement: str) -> None:
-    import asyncio
+@pytest.fixture(params=["codec", pytest.param("process", marks=pytest.mark.process)])
+def placement(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
-    from genweave import Overloaded
 
+def model_limited_to(limit: int) -> Topology:
     topology = preset("microservices", app)
-    topology = msgspec.structs.replace(topology, groups=tuple(
-        msgspec.structs.replace(g, max_in_flight=3) if g.name == "model" else g
+    return msgspec.structs.replace(topology, groups=tuple(
+        msgspec.structs.replace(g, max_in_flight=limit) if g.name == "model" else g
         for g in topology.groups))
+
+
+async def test_a_caller_is_refused_at_once_beyond_a_replicas_limit(placement: str) -> None:
     options = {"log": lambda line: None} if placement == "process" else {}
-    async with deploy("sample_app:app", topology, placement, **options) as running:
+    async with deploy("sample_app:app", model_limited_to(3), placement, **options) as running:
         model = running.get(Model)
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -60,7 +63,23 @@ async def test_a_replica_refuses_calls_beyond_its_in_flight_limit(placement: str
                                        return_exceptions=True)
         refused = [r for r in results if isinstance(r, Overloaded)]
         assert results.count("slept") == 3 and len(refused) == 3
-        assert "at its limit of 3 calls in flight" in str(refused[0])
+        assert "this caller already has 3 calls in flight on each of the 1 ready replica" \
+            in str(refused[0])
         assert loop.time() - start < 1.5  # refusals did not wait behind the running calls
-        assert (await model.stats())["started"] == 3  # a refused call is not tried again
+        assert (await model.stats())["started"] == 3  # a refused call is never sent
         assert await model.echo("still serving") == "still serving"
+
+
+async def test_a_replica_refuses_what_several_callers_send_beyond_its_limit(
+    placement: str,
+) -> None:
+    options = {"log": lambda line: None} if placement == "process" else {}
+    async with deploy("sample_app:app", model_limited_to(3), placement, **options) as running:
+        model, front = running.get(Model), running.get(Front)
+        direct = [asyncio.ensure_future(model.sleep(0.5)) for _ in range(3)]
+        await asyncio.sleep(0.1)  # the client's three are running at the replica
+        relayed = await asyncio.gather(*(front.relay_sleep(0.5) for _ in range(3)),
+                                       return_exceptions=True)
+        assert await asyncio.gather(*direct) == ["slept"] * 3
+        assert all(isinstance(r, Overloaded) for r in relayed), relayed
+        assert "replica is at its limit of 3 calls in flight" in str(relayed[0])

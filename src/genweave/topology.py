@@ -165,6 +165,10 @@ class Topology(msgspec.Struct, frozen=True):
                 return group
         raise TopologyError(f"topology '{self.name}' has no group '{name}'")
 
+    def limits(self) -> dict[str, int]:
+        """Group name -> ``max_in_flight``: what routers hold their callers to, per replica."""
+        return {g.name: g.max_in_flight for g in self.groups}
+
     def group_of(self, component: str) -> Group:
         for group in self.groups:
             if component in group.components:

@@ -111,7 +111,8 @@ class AttachedDeployment(Deployment):
         super().__init__(app, topology)
         self._link = link
         self._router = Router(app.name, "client", link.membership,
-                              max_message_bytes=topology.max_message_bytes)
+                              max_message_bytes=topology.max_message_bytes,
+                              limits=topology.limits())
         self.runtime = SupervisedRuntime(app, topology, "client", link, self._router)
 
     async def start(self) -> None:

@@ -109,7 +109,8 @@ class InProcessDeployment(Deployment):
 
     def _router(self, caller: str) -> Router:
         router = Router(self.app.name, caller, self._membership,
-                        max_message_bytes=self.topology.max_message_bytes)
+                        max_message_bytes=self.topology.max_message_bytes,
+                        limits=self.topology.limits())
         self._routers.append(router)
         return router
 

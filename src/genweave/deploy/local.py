@@ -155,7 +155,8 @@ class LocalDeployer(Deployment):
                              {"genweave.Control": (Control(self), spec_of(Control))})
         self._control_server, _ = await listen(f"unix:{self.control_address_path}", control)
         self._router = Router(self.app.name, CLIENT, self.membership, ready_wait=self._ready_wait,
-                              max_message_bytes=self.topology.max_message_bytes)
+                              max_message_bytes=self.topology.max_message_bytes,
+                              limits=self.topology.limits())
         for replica in self._all_replicas():
             replica.task = asyncio.create_task(self._supervise(replica))
         ready: asyncio.Future[Any] = asyncio.gather(*(r.ready.wait() for r in self._all_replicas()))

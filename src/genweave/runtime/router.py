@@ -18,7 +18,7 @@ import hashlib
 import itertools
 import random
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any, Final
 
@@ -33,6 +33,7 @@ from genweave.resilience import RetryPolicy
 from genweave.runtime.membership import PRIMARY, Membership
 from genweave.transport.client import ClientConnection
 from genweave.transport.endpoints import connect
+from genweave.transport.server import UNLIMITED
 
 __all__ = ["Router"]
 
@@ -50,13 +51,17 @@ class Router:
 
     def __init__(self, app: str, caller: str, membership: Membership, *,
                  retry: RetryPolicy | None = None, ready_wait: float = DEFAULT_READY_WAIT,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.caller = caller
         self.membership = membership
         self.retry = retry or RetryPolicy()
         self.ready_wait = ready_wait
         self.max_message_bytes = max_message_bytes
+        self.limits: Mapping[str, int] = limits or {}
+        """Group -> calls in flight this router sends to one replica at most (its
+        ``max_in_flight``); beyond it calls are refused here with ``Overloaded``."""
         self._connections: dict[str, ClientConnection] = {}
         self._connecting: dict[str, asyncio.Task[ClientConnection]] = {}
         self._turn = itertools.count()
@@ -74,15 +79,28 @@ class Router:
         endpoints = self.membership.endpoints(group)
         if len(endpoints) == 1:
             # Fast path: one replica, already connected; nothing to balance.
-            connection = self._connections.get(endpoints[0])
+            address = endpoints[0]
+            connection = self._connections.get(address)
             if connection is not None and connection.is_open:
+                load = self._load
+                if load[address] >= self.limits.get(group, UNLIMITED):
+                    raise self._at_limit(group, spec, 1)
+                load[address] += 1
                 try:
                     return await connection.call(spec, args, meta, timeout, traceparent)
                 except Unavailable as error:
                     # An overloaded only replica is not asked again: refuse at once.
                     if isinstance(error, Overloaded) or not _retryable(error, spec, retry, 1):
                         raise
+                finally:
+                    load[address] -= 1
         return await self._call(group, spec, args, meta, timeout, traceparent, retry)
+
+    def _at_limit(self, group: str, spec: MethodSpec, replicas: int) -> Overloaded:
+        return Overloaded(
+            f"this caller already has {self.limits[group]} calls in flight on each of the "
+            f"{replicas} ready replica{'s' if replicas != 1 else ''} of group '{group}'",
+            component=spec.component, method=spec.name)
 
     async def _split_call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
                           meta: dict[str, str], timeout: float | None, traceparent: str,
@@ -262,7 +280,13 @@ class Router:
             if not endpoints:
                 raise Unavailable(f"no ready replica of group '{group}'",
                                   component=spec.component, method=spec.name)
-        return self._least_loaded([e for e in endpoints if e not in tried] or list(endpoints))
+        limit = self.limits.get(group, UNLIMITED)
+        open_ = [e for e in endpoints if self._load[e] < limit]
+        if not open_:
+            # Refused here, at once: the replicas would refuse it too, after a round trip
+            # through event loops that are busy with the calls already sent.
+            raise self._at_limit(group, spec, len(endpoints))
+        return self._least_loaded([e for e in open_ if e not in tried] or open_)
 
     async def _connection(self, address: str) -> ClientConnection:
         connection = self._connections.get(address)

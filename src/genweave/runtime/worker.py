@@ -50,7 +50,8 @@ class Worker:
         link = ControlLink(app.name, spec.control, self.where)
         control = link.control
         router = Router(app.name, self.where, link.membership,
-                        max_message_bytes=spec.topology.max_message_bytes)
+                        max_message_bytes=spec.topology.max_message_bytes,
+                        limits=spec.topology.limits())
         runtime = SupervisedRuntime(app, spec.topology, self.where, link, router)
         host = Host.for_group(app, spec.topology, spec.group, router, runtime, spec.variant)
         await host.start()

@@ -51,6 +51,8 @@ logger = logging.getLogger("genweave.server")
 _Handler = tuple[Callable[..., Any], MethodSpec, MethodStats]
 _DRAINING: Final = "replica is draining and takes no new calls"
 UNLIMITED: Final = 1 << 62
+DRAIN_QUIET: Final = 0.1
+"""Seconds without a new call after which a draining replica may close its connections."""
 EXEMPT: Final = frozenset({"genweave.Admin", "genweave.Control"})
 """Components whose calls are never refused for load: metrics and control must get through."""
 
@@ -74,6 +76,8 @@ class Dispatcher:
         self.in_flight = 0
         self.refused = 0
         """Calls refused as overloaded since start."""
+        self.refused_at = 0.0
+        """When a call was last refused for draining (loop time)."""
         self._idle: asyncio.Future[None] | None = None
         self._handlers: dict[tuple[str, str], _Handler] = {
             (name, m.name): (getattr(instance, m.name), m, REGISTRY.method(name, m.name))
@@ -102,18 +106,29 @@ class Dispatcher:
         if self.in_flight == 0 and self._idle is not None and not self._idle.done():
             self._idle.set_result(None)
 
-    async def drain(self, grace: float) -> bool:
-        """Refuse new calls, then wait up to ``grace`` seconds for calls in flight."""
+    async def drain(self, grace: float, quiet: float = DRAIN_QUIET) -> bool:
+        """Refuse new calls, then wait up to ``grace`` seconds for calls in flight.
+
+        Then stay up, refusing, until no call has come for ``quiet`` seconds:
+        callers learn of the drain through the supervisor a moment later, and a
+        call sent meanwhile must get a refusal (which they retry elsewhere), not
+        a connection closed under it (which they may not).
+        """
+        loop = asyncio.get_running_loop()
+        until = loop.time() + grace
         self.draining = True
-        if self.in_flight == 0:
-            return True
-        self._idle = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(grace):
-                await self._idle
-        except TimeoutError:
-            return False
-        return True
+        self.refused_at = loop.time()
+        finished = True
+        if self.in_flight:
+            self._idle = loop.create_future()
+            try:
+                async with asyncio.timeout_at(until):
+                    await self._idle
+            except TimeoutError:
+                finished = False
+        while (wait := min(self.refused_at + quiet, until) - loop.time()) > 0:
+            await asyncio.sleep(wait)
+        return finished
 
 
 class ServerConnection(FramedProtocol):
@@ -142,6 +157,7 @@ class ServerConnection(FramedProtocol):
     def _accept(self, request: Request) -> None:
         dispatcher = self.dispatcher
         if dispatcher.draining:
+            dispatcher.refused_at = asyncio.get_running_loop().time()
             self._fail(request, Unavailable(_DRAINING, component=request.component,
                                             method=request.method, where=dispatcher.where))
             return
