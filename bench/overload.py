@@ -554,9 +554,9 @@ def render(report: dict[str, Any]) -> str:
         "503 or 429. A timed-out request is a failure, not a latency: the unbounded p99 is "
         "capped by the client's timeout, and its growth shows in the timed-out share. Busy "
         "after: how long the servers kept working once the last answer (or timeout) came, "
-        "on requests whose callers had left. A refusal is decided in the worker's event loop, "
-        "after the calls that loop is running: up to max_in_flight x the call's cost, per "
-        "attempt.",
+        "on requests whose callers had left. A refusal is decided by the gateway's router, "
+        "which holds each caller to the worker's max_in_flight, so it costs no round trip "
+        "through the busy worker; the worker refuses too when several callers add up past it.",
         "",
         markdown_table(["goal", "measured", "target", "met"], goal_rows),
     ])
