@@ -16,9 +16,8 @@ from genweave.runtime.introspect import DeploymentStatus
 from genweave.runtime.membership import MembershipView
 from genweave.topology import Topology
 
-__all__ = [
-    "CONTROL_SOCKET",
-    "WORKER_ENV", "Control", "ControlState", "DeploymentInfo", "WorkerSpec"]
+__all__ = ["CONTROL_SOCKET", "WORKER_ENV", "Control", "ControlState", "DeploymentInfo",
+           "WorkerSpec"]
 
 WORKER_ENV: Final = "GENWEAVE_WORKER"
 """Environment variable carrying a worker's ``WorkerSpec`` as JSON."""
