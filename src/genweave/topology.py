@@ -75,6 +75,8 @@ A count, not a time: a group whose calls are slow (a model) should set its own,
 about the calls it can finish within the latency its callers accept.
 """
 
+PRIMARY_VARIANT: Final = "primary"
+"""How experiments name a group's own version (``genweave.runtime.membership.PRIMARY``)."""
 _Count = Annotated[int, msgspec.Meta(ge=1)]
 _Seconds = Annotated[float, msgspec.Meta(ge=0)]
 
@@ -100,13 +102,15 @@ class Variant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     ``weight`` percent of calls go to it, chosen per user (or API key) so a
     user stays on one variant; a ``shadow`` variant instead gets a copy of
-    every call, whose result is discarded.
+    calls, whose result is discarded: of every call, or of ``sample`` percent.
     """
 
     name: str
     replicas: _Count = 1
     weight: Annotated[float, msgspec.Meta(ge=0, le=100)] = 0.0
     shadow: bool = False
+    sample: Annotated[float, msgspec.Meta(gt=0, le=100)] = 100.0
+    """Percent of calls a shadow variant gets a copy of (an expensive candidate needs few)."""
     settings: dict[str, dict[str, Any]] = {}
     """Component name -> settings that replace the primary's ``[components.NAME]`` keys."""
 
@@ -136,7 +140,7 @@ class Group(msgspec.Struct, frozen=True):
         if self.max_in_flight != DEFAULT_MAX_IN_FLIGHT:
             parts.append(f"max {self.max_in_flight} in flight/replica")
         for v in self.variants:
-            share = "shadow" if v.shadow else f"{v.weight:g}%"
+            share = f"shadow of {v.sample:g}%" if v.shadow else f"{v.weight:g}%"
             parts.append(f"variant {v.name} ({share}, x{v.replicas})")
         return "; ".join(parts)
 
@@ -180,6 +184,7 @@ class _VariantTable(msgspec.Struct, forbid_unknown_fields=True):
     replicas: _Count = 1
     weight: Annotated[float, msgspec.Meta(ge=0, le=100)] = 0.0
     shadow: bool = False
+    sample: Annotated[float, msgspec.Meta(gt=0, le=100)] = 100.0
     settings: dict[str, dict[str, Any]] = {}
 
 
@@ -189,11 +194,13 @@ class _GroupTable(msgspec.Struct, forbid_unknown_fields=True):
     version: str = "1"
     max_in_flight: _Count = DEFAULT_MAX_IN_FLIGHT
     autoscale: Autoscale | None = None
-    variants: dict[str, _VariantTable] = {}
+    variants: dict[str, dict[str, Any]] = {}
 
-    def group(self, name: str, components: tuple[str, ...]) -> Group:
-        variants = tuple(Variant(n, v.replicas, v.weight, v.shadow, v.settings)
-                         for n, v in self.variants.items())
+    def group(self, name: str, components: tuple[str, ...], source: str) -> Group:
+        tables = {n: _convert(v, _VariantTable, f"{source}, [groups.{name}.variants.{n}] ")
+                  for n, v in self.variants.items()}
+        variants = tuple(Variant(n, v.replicas, v.weight, v.shadow, v.sample, v.settings)
+                         for n, v in tables.items())
         return Group(name, components, self.replicas, self.version, self.max_in_flight,
                      self.autoscale, variants)
 
@@ -252,7 +259,8 @@ def load_topology(path: str | Path, app: App) -> Topology:
             if table.components is None:
                 raise TopologyError(f"{path}, [groups.{group_name}] components: required "
                                     "(or set 'preset' to amend a preset's groups)")
-        groups = tuple(table.group(n, tuple(table.components or ())) for n, table in tables.items())
+        groups = tuple(table.group(n, tuple(table.components or ()), str(path))
+                       for n, table in tables.items())
         name = path.stem
     refs = {key: _convert(table, RefPolicy, f"{path}, [refs.{key}] ")
             for key, table in parsed.refs.items()}
@@ -274,7 +282,7 @@ def _amend(groups: tuple[Group, ...], tables: dict[str, _GroupTable], preset_nam
         if table.components is not None:
             raise TopologyError(f"{where} components: a preset places the components; "
                                 "remove 'preset' to define groups yourself")
-        by_name[name] = table.group(name, by_name[name].components)
+        by_name[name] = table.group(name, by_name[name].components, source)
     return tuple(by_name.values())
 
 
@@ -367,7 +375,12 @@ def _validate_group_options(group: Group, app: App, where: str) -> None:
     for variant in group.variants:
         at = f"{where} variants.{variant.name}"
         if variant.shadow and variant.weight:
-            raise TopologyError(f"{at}: a shadow variant takes no weight (it gets copies)")
+            raise TopologyError(f"{at}: a shadow variant takes no weight (it gets copies; "
+                                "'sample' sets the share of calls copied)")
+        if variant.sample != 100.0 and not variant.shadow:
+            raise TopologyError(f"{at}: 'sample' is for shadow variants; use 'weight'")
+        if variant.name == PRIMARY_VARIANT:
+            raise TopologyError(f"{at}: '{PRIMARY_VARIANT}' names the group's own version")
         for name, table in variant.settings.items():
             if name not in group.components:
                 raise TopologyError(f"{at} settings: '{name}' is not a component of this group")

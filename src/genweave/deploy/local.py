@@ -438,7 +438,8 @@ class LocalDeployer(Deployment):
         groups = {name: serving(name, None) for name in self.replicas}
         splits = {
             g.name: [Split(PRIMARY, g.primary_weight, groups[g.name])] + [
-                Split(v.name, v.weight, serving(g.name, v.name), v.shadow) for v in g.variants]
+                Split(v.name, v.sample if v.shadow else v.weight, serving(g.name, v.name),
+                      v.shadow) for v in g.variants]
             for g in self.topology.groups if g.variants
         }
         down = sorted(name for name, replicas in self.replicas.items()

@@ -8,9 +8,11 @@ from typing import Final
 
 import msgspec
 
+from genweave.topology import PRIMARY_VARIANT
+
 __all__ = ["PRIMARY", "Membership", "MembershipView", "Split", "replica_addresses"]
 
-PRIMARY: Final = "primary"
+PRIMARY: Final = PRIMARY_VARIANT
 """The name of a group's own version among its variants."""
 
 
@@ -19,7 +21,7 @@ class Split(msgspec.Struct, frozen=True):
 
     variant: str
     weight: float
-    """Percent of calls (0-100); ignored for a shadow variant."""
+    """Percent of calls (0-100): served by it, or for a shadow variant, copied to it."""
     addresses: list[str]
     shadow: bool = False
 

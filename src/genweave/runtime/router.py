@@ -162,7 +162,9 @@ class Router:
         return splits[0].variant
 
     def _shadow_splits(self, group: str) -> list[str]:
-        return [s.variant for s in self.membership.splits[group] if s.shadow and s.addresses]
+        """The shadow variants that get a copy of this call (each copies ``weight``% of calls)."""
+        return [s.variant for s in self.membership.splits[group]
+                if s.shadow and s.addresses and random.uniform(0, 100) < s.weight]
 
     async def _call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
                     meta: dict[str, str], timeout: float | None, traceparent: str,
