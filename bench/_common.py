@@ -33,6 +33,8 @@ __all__ = [
     "bench_main",
     "concurrent",
     "environment",
+    "goal",
+    "goals_table",
     "markdown_table",
     "median_summary",
     "run_on_uvloop",
@@ -149,6 +151,19 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> 
     ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def goal(name: str, measured: float | None, target: str, met: bool) -> dict[str, Any]:
+    """One goal of a bench, checked against the run's numbers (``measured`` None: not measured)."""
+    return {"goal": name, "measured": None if measured is None else round(measured, 3),
+            "target": target, "met": met}
+
+
+def goals_table(goals: Iterable[Mapping[str, Any]]) -> str:
+    """The goals as a Markdown table; a missed one is in bold."""
+    return markdown_table(["goal", "measured", "target", "met"], [
+        [g["goal"], "-" if g["measured"] is None else g["measured"], g["target"],
+         "yes" if g["met"] else "**no**"] for g in goals])
 
 
 def _cell(value: object) -> str:

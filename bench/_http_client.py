@@ -22,12 +22,12 @@ import asyncio
 import urllib.parse
 from typing import Final, cast
 
-__all__ = ["CONTENT_LENGTH", "HEADERS_END", "STATUS", "HttpStatusError", "KeepAliveClient", "post"]
+__all__ = ["Connection", "HttpStatusError", "KeepAliveClient", "post"]
 
 HEADERS_END: Final = b"\r\n\r\n"
 CONTENT_LENGTH: Final = b"\r\ncontent-length:"
 STATUS: Final = slice(9, 12)  # b"HTTP/1.1 200 OK": the three digits of the status
-OK: Final = b"200"
+OK: Final = 200
 
 
 class HttpStatusError(RuntimeError):
@@ -41,12 +41,16 @@ def post(path: str, body: bytes, host: str = "127.0.0.1") -> bytes:
     return head.encode() + body
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; ``request`` is one round trip on it."""
+class Connection(asyncio.Protocol):
+    """One keep-alive connection; ``exchange`` is one round trip on it.
+
+    ``exchange`` returns any status with its body (the overload bench counts
+    refusals); ``request`` wants 200 and returns the body alone.
+    """
 
     def __init__(self) -> None:
         self._buffer = bytearray()
-        self._waiter: asyncio.Future[bytes] | None = None
+        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self._transport: asyncio.Transport | None = None
         self.closed = False
 
@@ -71,15 +75,11 @@ class _Connection(asyncio.Protocol):
         total = end + len(HEADERS_END) + length
         if len(buffer) < total:
             return
-        status, body = bytes(buffer[STATUS]), bytes(buffer[end + len(HEADERS_END):total])
+        status, body = int(buffer[STATUS]), bytes(buffer[end + len(HEADERS_END):total])
         del buffer[:total]
         waiter, self._waiter = self._waiter, None
-        if waiter is None or waiter.done():
-            return
-        if status == OK:
-            waiter.set_result(body)
-        else:
-            waiter.set_exception(HttpStatusError(f"HTTP {status.decode()}: {body[:200]!r}"))
+        if waiter is not None and not waiter.done():
+            waiter.set_result((status, body))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -90,14 +90,23 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
 
-    async def request(self, raw: bytes) -> bytes:
+    async def exchange(self, raw: bytes) -> tuple[int, bytes]:
+        """Send one request; its status and body."""
         assert self._transport is not None
-        waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
         self._transport.write(raw)
         return await waiter
 
+    async def request(self, raw: bytes) -> bytes:
+        """Send one request that must succeed; its body."""
+        status, body = await self.exchange(raw)
+        if status != OK:
+            raise HttpStatusError(f"HTTP {status}: {body[:200]!r}")
+        return body
+
     def close(self) -> None:
+        self.closed = True
         if self._transport is not None:
             self._transport.close()
 
@@ -114,7 +123,7 @@ class KeepAliveClient:
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
-        self._idle: list[_Connection] = []
+        self._idle: list[Connection] = []
 
     @classmethod
     async def connect(cls, url: str, connections: int) -> KeepAliveClient:
@@ -124,9 +133,9 @@ class KeepAliveClient:
         client._idle = [await client._open() for _ in range(connections)]
         return client
 
-    async def _open(self) -> _Connection:
+    async def _open(self) -> Connection:
         loop = asyncio.get_running_loop()
-        _, connection = await loop.create_connection(_Connection, self.host, self.port)
+        _, connection = await loop.create_connection(Connection, self.host, self.port)
         return connection
 
     async def refresh(self) -> None:

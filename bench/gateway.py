@@ -46,6 +46,8 @@ from _common import (
     bench_main,
     concurrent,
     environment,
+    goal,
+    goals_table,
     markdown_table,
     median_summary,
     sequential,
@@ -301,8 +303,8 @@ def goals(cases: dict[str, Any]) -> list[dict[str, Any]]:
                        ("microservices", MAX_MICROSERVICES_RATIO)):
         for mode, what in ((SEQ, "sequential p50"), (PAR, f"req/s with {IN_FLIGHT} in flight")):
             ratio = _slowdown(cases, key, mode)
-            rows.append({"goal": f"{key}: {what}, times the floor's cost", "target":
-                         f"<= {limit:g}x", "measured": round(ratio, 3), "met": ratio <= limit})
+            rows.append(goal(f"{key}: {what}, times the floor's cost", ratio,
+                             f"<= {limit:g}x", ratio <= limit))
     return rows
 
 
@@ -322,8 +324,6 @@ def render(report: dict[str, Any]) -> str:
                f"p50 ms ({IN_FLIGHT})", f"p99 ms ({IN_FLIGHT})", f"req/s ({IN_FLIGHT})",
                "server CPU µs/req", "client CPU µs/req",
                "p50: case / floor", f"req/s ({IN_FLIGHT}): floor / case"]
-    goal_rows = [[g["goal"], g["measured"], g["target"], "yes" if g["met"] else "**no**"]
-                 for g in report["goals"]]
     return "\n".join([
         "# gateway: HTTP -> A -> B, genweave against bare uvicorn",
         "",
@@ -340,7 +340,7 @@ def render(report: dict[str, Any]) -> str:
         "server processes and of the client's process. The httpx row drives the Starlette "
         "floor's process (its memory is counted there) with httpx instead of the raw client.",
         "",
-        markdown_table(["goal", "measured", "target", "met"], goal_rows),
+        goals_table(report["goals"]),
     ])
 
 

@@ -47,6 +47,8 @@ from _common import (  # noqa: E402
     bench_main,
     concurrent,
     environment,
+    goal,
+    goals_table,
     markdown_table,
     median_summary,
 )
@@ -147,15 +149,11 @@ def goals(cases: dict[str, Any]) -> list[dict[str, Any]]:
     speedup = batched["tokens_per_s"] / unbatched["tokens_per_s"]
     p99_ratio = batched["p99_ms"] / unbatched["p99_ms"]
     return [
-        _goal(f"tokens/s with {GOAL_CONCURRENCY} callers, batched / unbatched", speedup,
+        goal(f"tokens/s with {GOAL_CONCURRENCY} callers, batched / unbatched", speedup,
               f">= {MIN_SPEEDUP:g}x", speedup >= MIN_SPEEDUP),
-        _goal(f"p99 latency with {GOAL_CONCURRENCY} callers, batched / unbatched", p99_ratio,
+        goal(f"p99 latency with {GOAL_CONCURRENCY} callers, batched / unbatched", p99_ratio,
               "<= 1x", p99_ratio <= 1.0),
     ]
-
-
-def _goal(name: str, measured: float, target: str, met: bool) -> dict[str, Any]:
-    return {"goal": name, "measured": round(measured, 3), "target": target, "met": met}
 
 
 def render(report: dict[str, Any]) -> str:
@@ -170,8 +168,6 @@ def render(report: dict[str, Any]) -> str:
                          m["p50_ms"], m["p99_ms"], m["ttft_p50_ms"], int(m["requests"])])
     headers = ["callers", "engine", "tokens/s", "vs unbatched", "p50 ms", "p99 ms",
                "first token p50 ms", "requests"]
-    goal_rows = [[g["goal"], g["measured"], g["target"], "yes" if g["met"] else "**no**"]
-                 for g in report["goals"]]
     return "\n".join([
         "# generation: the built-in model, batched vs unbatched",
         "",
@@ -183,7 +179,7 @@ def render(report: dict[str, Any]) -> str:
         "",
         markdown_table(headers, rows),
         "",
-        markdown_table(["goal", "measured", "target", "met"], goal_rows),
+        goals_table(report["goals"]),
     ])
 
 

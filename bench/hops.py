@@ -37,6 +37,8 @@ from _common import (
     bench_main,
     concurrent,
     environment,
+    goal,
+    goals_table,
     markdown_table,
     median_summary,
     sequential,
@@ -184,23 +186,19 @@ def goals(cases: dict[str, Any]) -> list[dict[str, Any]]:
         return float(cases[key][mode]["median"][name])
 
     overhead = stat("inprocess_ref", SEQ, "mean_us") - stat("plain", SEQ, "mean_us")
-    rows = [_goal("in-process Ref overhead per call (µs, mean, sequential)", overhead,
+    rows = [goal("in-process Ref overhead per call (µs, mean, sequential)", overhead,
                   f"< {MAX_REF_OVERHEAD_US:g}", overhead < MAX_REF_OVERHEAD_US)]
     for transport in ("unix", "tcp"):
         floor = f"{transport}_floor"
         ratio = stat(transport, SEQ, "p50_us") / stat(floor, SEQ, "p50_us")
-        rows.append(_goal(f"{transport}: sequential p50 / floor p50", ratio,
+        rows.append(goal(f"{transport}: sequential p50 / floor p50", ratio,
                           f"<= {MAX_P50_RATIO:g}x", ratio <= MAX_P50_RATIO))
     for transport in ("unix", "tcp"):
         floor = f"{transport}_floor"
         ratio = stat(transport, PAR, "calls_per_s") / stat(floor, PAR, "calls_per_s")
-        rows.append(_goal(f"{transport}: calls/s with {IN_FLIGHT} in flight / floor's", ratio,
+        rows.append(goal(f"{transport}: calls/s with {IN_FLIGHT} in flight / floor's", ratio,
                           f">= {MIN_THROUGHPUT_RATIO:g}x", ratio >= MIN_THROUGHPUT_RATIO))
     return rows
-
-
-def _goal(name: str, measured: float, target: str, met: bool) -> dict[str, Any]:
-    return {"goal": name, "measured": round(measured, 3), "target": target, "met": met}
 
 
 def render(report: dict[str, Any]) -> str:
@@ -213,8 +211,6 @@ def render(report: dict[str, Any]) -> str:
                      seq["calls_per_s"], par["p50_us"], par["p99_us"], par["calls_per_s"]])
     headers = ["case", "transport", "p50 µs", "p99 µs", "calls/s",
                f"p50 µs ({IN_FLIGHT})", f"p99 µs ({IN_FLIGHT})", f"calls/s ({IN_FLIGHT})"]
-    goal_rows = [[g["goal"], g["measured"], g["target"], "yes" if g["met"] else "**no**"]
-                 for g in report["goals"]]
     return "\n".join([
         "# hops: the cost of one call",
         "",
@@ -224,7 +220,7 @@ def render(report: dict[str, Any]) -> str:
         "",
         markdown_table(headers, rows),
         "",
-        markdown_table(["goal", "measured", "target", "met"], goal_rows),
+        goals_table(report["goals"]),
     ])
 
 

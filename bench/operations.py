@@ -24,10 +24,17 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-import msgspec
 import numpy as np
-from _common import bench_main, concurrent, environment, markdown_table, median_summary
-from operations_app import Front, app
+from _common import (
+    bench_main,
+    concurrent,
+    environment,
+    goal,
+    goals_table,
+    markdown_table,
+    median_summary,
+)
+from operations_app import Front, InferSettings, app
 
 import genweave
 from genweave.deploy.local import LocalDeployer
@@ -117,8 +124,7 @@ async def measure(sizes: Sizes) -> dict[str, Any]:
         "environment": environment(loop=f"{loop.__module__}.{loop.__qualname__}",
                                    repeats=sizes.repeats, calls=sizes.calls,
                                    in_flight=IN_FLIGHT, sizes=sizes.name,
-                                   cost_ms=msgspec.structs.asdict(app.spec("Infer").config())
-                                   ["cost_ms"]),
+                                   cost_ms=InferSettings().cost_ms),
         "cases": {
             **{key: {"median": median_summary(runs), "repeats": runs}
                for key, runs in scale_runs.items()},
@@ -134,17 +140,13 @@ def goals(cases: dict[str, Any]) -> list[dict[str, Any]]:
     rollout = cases["rollout"]
     p99 = rollout["median"]["during_p99_ms"] / rollout["median"]["steady_p99_ms"]
     return [
-        _goal("calls/s with 2 infer replicas / with 1", scale, f">= {MIN_SCALE_RATIO:g}x",
+        goal("calls/s with 2 infer replicas / with 1", scale, f">= {MIN_SCALE_RATIO:g}x",
               scale >= MIN_SCALE_RATIO),
-        _goal("failed calls during rollouts (all repeats)", rollout["failed_calls_total"], "0",
+        goal("failed calls during rollouts (all repeats)", rollout["failed_calls_total"], "0",
               rollout["failed_calls_total"] == 0),
-        _goal("p99 during a rollout / steady p99", p99, f"<= {MAX_ROLLOUT_P99_RATIO:g}x",
+        goal("p99 during a rollout / steady p99", p99, f"<= {MAX_ROLLOUT_P99_RATIO:g}x",
               p99 <= MAX_ROLLOUT_P99_RATIO),
     ]
-
-
-def _goal(name: str, measured: float, target: str, met: bool) -> dict[str, Any]:
-    return {"goal": name, "measured": round(measured, 3), "target": target, "met": met}
 
 
 def render(report: dict[str, Any]) -> str:
@@ -155,8 +157,6 @@ def render(report: dict[str, Any]) -> str:
     r = cases["rollout"]["median"]
     rollout_rows = [[r["calls"], cases["rollout"]["failed_calls_total"], r["rollout_s"],
                      r["steady_p99_ms"], r["during_p99_ms"]]]
-    goal_rows = [[g["goal"], g["measured"], g["target"], "yes" if g["met"] else "**no**"]
-                 for g in report["goals"]]
     return "\n".join([
         "# operations: what selective scaling and rollouts buy",
         "",
@@ -169,7 +169,7 @@ def render(report: dict[str, Any]) -> str:
         markdown_table(["calls during load", "failed (all repeats)", "rollout s",
                         "steady p99 ms", "rollout p99 ms"], rollout_rows),
         "",
-        markdown_table(["goal", "measured", "target", "met"], goal_rows),
+        goals_table(report["goals"]),
     ])
 
 

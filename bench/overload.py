@@ -48,12 +48,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import msgspec
 import numpy as np
-from _common import bench_main, concurrent, environment, markdown_table, median_summary
-from _http_client import CONTENT_LENGTH, HEADERS_END, STATUS, post
+from _common import (
+    bench_main,
+    concurrent,
+    environment,
+    goal,
+    goals_table,
+    markdown_table,
+    median_summary,
+)
+from _http_client import Connection, post
 from overload_app import Gateway, WorkerSettings, WorkResponse, app
 
 import genweave
@@ -121,58 +129,6 @@ FULL: Final = Sizes("full", repeats=3, capacity_requests=2_000, seconds=2.5, war
 QUICK: Final = Sizes("quick", repeats=1, capacity_requests=300, seconds=1.0, warmup=100)
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; ``request`` returns the status and body of one round trip.
-
-    The parsing is ``_http_client``'s: a status line, ``content-length``, a body.
-    """
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
-        self._transport: asyncio.Transport | None = None
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)  # uvloop's only behave like one
-
-    def data_received(self, data: bytes) -> None:
-        buffer = self._buffer
-        buffer += data
-        end = buffer.find(HEADERS_END)
-        if end < 0:
-            return
-        headers = bytes(buffer[:end]).lower()
-        start = headers.find(CONTENT_LENGTH) + len(CONTENT_LENGTH)
-        stop = headers.find(b"\r\n", start)
-        body_at = end + len(HEADERS_END)
-        total = body_at + int(headers[start:stop if stop >= 0 else end])
-        if len(buffer) < total:
-            return
-        status, body = int(buffer[STATUS]), bytes(buffer[body_at:total])
-        del buffer[:total]
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result((status, body))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(ConnectionError(f"the server closed the connection ({exc})"))
-
-    async def request(self, raw: bytes) -> tuple[int, bytes]:
-        assert self._transport is not None
-        self._waiter = asyncio.get_running_loop().create_future()
-        self._transport.write(raw)
-        return await self._waiter
-
-    def close(self) -> None:
-        self.closed = True
-        if self._transport is not None:
-            self._transport.close()
-
-
 class OpenLoopClient:
     """Keep-alive connections to one server, as many as there are requests in flight.
 
@@ -190,7 +146,7 @@ class OpenLoopClient:
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
-        self._idle: list[_Connection] = []
+        self._idle: list[Connection] = []
 
     @classmethod
     def for_url(cls, url: str) -> OpenLoopClient:
@@ -198,9 +154,9 @@ class OpenLoopClient:
         assert parsed.hostname is not None and parsed.port is not None, url
         return cls(parsed.hostname, parsed.port)
 
-    async def _open(self) -> _Connection:
+    async def _open(self) -> Connection:
         loop = asyncio.get_running_loop()
-        _, connection = await loop.create_connection(_Connection, self.host, self.port)
+        _, connection = await loop.create_connection(Connection, self.host, self.port)
         return connection
 
     async def refresh(self, connections: int) -> None:
@@ -219,7 +175,7 @@ class OpenLoopClient:
             connection = self._idle.pop() if self._idle else await self._open()
         try:
             async with asyncio.timeout(timeout):
-                answer = await connection.request(raw)
+                answer = await connection.exchange(raw)
         except BaseException:
             connection.close()
             raise
@@ -502,7 +458,7 @@ def goals(cases: dict[str, Any]) -> list[dict[str, Any]]:
             (f"{key}: accepted req/s at {HIGH:g}x / capacity", goodput,
              f">= {MIN_GOODPUT:g}", goodput is not None and goodput >= MIN_GOODPUT),
         ]
-    return [{"goal": g, "measured": m, "target": t, "met": met} for g, m, t, met in rows]
+    return [goal(g, m, t, met) for g, m, t, met in rows]
 
 
 def _at_most(value: float | None, limit: float) -> bool:
@@ -530,8 +486,6 @@ def render(report: dict[str, Any]) -> str:
     headers = ["deployment", "load", "offered req/s", "accepted req/s", "refused %",
                "timed out %", "errors %", "p50 ms", "p99 ms", "refusal p99 ms",
                f"p99 / p99 at {LOW:g}x", "p99 / unbounded p99", "busy after s"]
-    goal_rows = [[g["goal"], _cell(g["measured"]), g["target"], "yes" if g["met"] else "**no**"]
-                 for g in report["goals"]]
     limits = env["limits"][BOUNDED]
     return "\n".join([
         "# overload: bounded queues against unbounded ones, from 0.5x to 3x capacity",
@@ -558,7 +512,7 @@ def render(report: dict[str, Any]) -> str:
         "which holds each caller to the worker's max_in_flight, so it costs no round trip "
         "through the busy worker; the worker refuses too when several callers add up past it.",
         "",
-        markdown_table(["goal", "measured", "target", "met"], goal_rows),
+        goals_table(report["goals"]),
     ])
 
 

@@ -143,14 +143,12 @@ class LocalDeployer(Deployment):
         self._autoscalers: list[Autoscaler] = []
         self._router: Router | None = None
         self._control_server: asyncio.AbstractServer | None = None
-        self._failed: asyncio.Future[Replica] | None = None
         self._stopping = False
 
     # -- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
         self.rundir.mkdir(parents=True, exist_ok=True)
-        self._failed = asyncio.get_running_loop().create_future()
         control = Dispatcher(self.app.name, "supervisor",
                              {"genweave.Control": (Control(self), spec_of(Control))})
         self._control_server, _ = await listen(f"unix:{self.control_address_path}", control)
@@ -159,28 +157,15 @@ class LocalDeployer(Deployment):
                               limits=self.topology.limits())
         for replica in self._all_replicas():
             replica.task = asyncio.create_task(self._supervise(replica))
-        ready: asyncio.Future[Any] = asyncio.gather(*(r.ready.wait() for r in self._all_replicas()))
-        done, _ = await asyncio.wait([ready, self._failed], timeout=self.start_timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if ready not in done:
-            ready.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ready
-            failed = self._failed.result() if self._failed.done() else None
+        failure = await self._wait_started(self._all_replicas())
+        if failure is not None:
             await self.stop()
-            raise DeployError(self._start_failure(failed))
+            raise DeployError(failure)
         self.log(f"[supervisor] {self.app.name}: {self._summary()} ready")
         for group in self.topology.groups:
             if group.autoscale is not None:
                 self._autoscalers.append(Autoscaler(self, group.name, group.autoscale,
                                                     self._router, self.log))
-
-    def _start_failure(self, failed: Replica | None) -> str:
-        if failed is None:
-            waiting = [r.name for r in self._all_replicas() if not r.ready.is_set()]
-            return f"replicas {', '.join(waiting)} not ready within {self.start_timeout:g}s"
-        tail = "\n".join(f"    {line}" for line in failed.logs)
-        return f"replica {failed.name} exited before it was ready; its last output:\n{tail}"
 
     async def stop(self) -> None:
         if self._stopping:
@@ -251,8 +236,9 @@ class LocalDeployer(Deployment):
                 replica.task = asyncio.create_task(self._supervise(replica))
             await asyncio.gather(*(self._stop_replica(r) for r in removed))
             self._publish()
-            async with asyncio.timeout(self.start_timeout):
-                await asyncio.gather(*(r.ready.wait() for r in added))
+            failure = await self._wait_started(added)
+            if failure is not None:
+                raise DeployError(f"scaling group '{group}' to {replicas}: {failure}")
         self.log(f"[supervisor] {group}: {replicas} replica{'s' if replicas != 1 else ''}")
 
     async def rollout(self, group: str, settings: dict[str, dict[str, Any]] | None = None,
@@ -318,7 +304,8 @@ class LocalDeployer(Deployment):
             await ready
         failed = next((r for r in replicas if r.task in done), None)
         if failed is None:
-            return f"not ready within {self.start_timeout:g}s"
+            waiting = [r.name for r in replicas if not r.ready.is_set()]
+            return f"replicas {', '.join(waiting)} not ready within {self.start_timeout:g}s"
         tail = "\n".join(f"    {line}" for line in failed.logs)
         return f"replica {failed.name} exited before it was ready; its last output:\n{tail}"
 
@@ -350,8 +337,6 @@ class LocalDeployer(Deployment):
                 return
             if not replica.ready.is_set():
                 replica.state = "failed"
-                if self._failed is not None and not self._failed.done():
-                    self._failed.set_result(replica)
                 return
             replica.state = "restarting"
             delay = BACKOFF_FIRST if loop.time() - started > STABLE_AFTER else delay

@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -166,7 +167,8 @@ class Api:
             # For a stream this bounds the start (up to its first event); sse() bounds the rest.
             # The key's name (and OpenAI's ``user``) travel with every call: experiments
             # keep a user on one variant.
-            with with_metadata(**_identity(key, body)):
+            identity = _identity(key, body)
+            with with_metadata(**identity) if identity else contextlib.nullcontext():
                 async with deadline(self.timeout):
                     work = spec.handler(call, body)
                     # A route that can stream may also run long without streaming.

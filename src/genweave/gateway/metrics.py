@@ -17,7 +17,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from genweave.observe.metrics import BUCKETS
+from genweave.observe.metrics import BUCKETS, MethodSnapshot
 from genweave.runtime.introspect import DeploymentStatus, ReplicaMetrics
 
 __all__ = ["CONTENT_TYPE", "render"]
@@ -32,21 +32,17 @@ class _Snapshot(Collector):
         self.metrics = list(metrics)
 
     def collect(self) -> Iterator[Metric]:
-        calls = CounterMetricFamily("genweave_calls", "Calls served, by method", labels=_LABELS)
-        errors = CounterMetricFamily("genweave_call_errors", "Calls that failed", labels=_LABELS)
-        in_flight = GaugeMetricFamily("genweave_calls_in_flight", "Calls running now",
-                                      labels=_LABELS)
-        latency = HistogramMetricFamily("genweave_call_duration_seconds",
-                                        "Time to serve a call", labels=_LABELS)
-        for replica in self.metrics:
-            for m in replica.methods:
-                labels = [replica.replica, m.component, m.method]
-                calls.add_metric(labels, m.calls)
-                errors.add_metric(labels, m.errors)
-                in_flight.add_metric(labels, m.in_flight)
-                latency.add_metric(labels, _buckets(m.buckets), m.seconds)
-        yield from (calls, errors, in_flight, latency)
-        yield from self._variants()
+        yield from _call_families(
+            "genweave_", ("Calls served, by method", "Calls that failed", "Time to serve a call"),
+            _LABELS, ((r.replica, m.component, m.method, m)
+                      for r in self.metrics for m in r.methods),
+            in_flight="Calls running now")
+        # Experiment traffic per variant, counted by the callers (``replica`` = caller).
+        yield from _call_families(
+            "genweave_variant_", ("Calls sent to a variant", "Calls to a variant that failed",
+                                  "Time for a variant to answer"),
+            ["replica", "group", "variant"], ((r.replica, v.component, v.method, v)
+                                              for r in self.metrics for v in r.variants))
         up = GaugeMetricFamily("genweave_replica_ready", "1 when the replica takes calls",
                                labels=["group", "replica", "version", "variant"])
         restarts = CounterMetricFamily("genweave_replica_restarts", "Restarts after a crash",
@@ -57,22 +53,23 @@ class _Snapshot(Collector):
             restarts.add_metric([r.group, r.name], r.restarts)
         yield from (up, restarts)
 
-    def _variants(self) -> Iterator[Metric]:
-        """Experiment traffic per variant, counted by the callers (``replica`` = caller)."""
-        labels = ["replica", "group", "variant"]
-        calls = CounterMetricFamily("genweave_variant_calls", "Calls sent to a variant",
-                                    labels=labels)
-        errors = CounterMetricFamily("genweave_variant_call_errors",
-                                     "Calls to a variant that failed", labels=labels)
-        latency = HistogramMetricFamily("genweave_variant_call_duration_seconds",
-                                        "Time for a variant to answer", labels=labels)
-        for replica in self.metrics:
-            for v in replica.variants:
-                names = [replica.replica, v.component, v.method]
-                calls.add_metric(names, v.calls)
-                errors.add_metric(names, v.errors)
-                latency.add_metric(names, _buckets(v.buckets), v.seconds)
-        yield from (calls, errors, latency)
+
+def _call_families(prefix: str, helps: tuple[str, str, str], labels: list[str],
+                   rows: Iterable[tuple[str, str, str, MethodSnapshot]],
+                   in_flight: str | None = None) -> list[Metric]:
+    """``PREFIXcalls``, ``PREFIXcall_errors`` and ``PREFIXcall_duration_seconds`` (and
+    ``PREFIXcalls_in_flight`` given its help) from snapshots labelled by three values."""
+    calls = CounterMetricFamily(f"{prefix}calls", helps[0], labels=labels)
+    errors = CounterMetricFamily(f"{prefix}call_errors", helps[1], labels=labels)
+    latency = HistogramMetricFamily(f"{prefix}call_duration_seconds", helps[2], labels=labels)
+    running = GaugeMetricFamily(f"{prefix}calls_in_flight", in_flight or "", labels=labels)
+    for a, b, c, snapshot in rows:
+        values = [a, b, c]
+        calls.add_metric(values, snapshot.calls)
+        errors.add_metric(values, snapshot.errors)
+        latency.add_metric(values, _buckets(snapshot.buckets), snapshot.seconds)
+        running.add_metric(values, snapshot.in_flight)
+    return [calls, errors, latency] + ([running] if in_flight is not None else [])
 
 
 def _buckets(counts: list[int]) -> list[tuple[str, float]]:

@@ -76,29 +76,28 @@ class Registry:
         self._variants: dict[tuple[str, str], MethodStats] = {}
         self.started = time.time()
 
+    def method(self, component: str, method: str) -> MethodStats:
+        return _stats(self._methods, component, method)
+
     def variant(self, group: str, variant: str) -> MethodStats:
         """Calls this process sent to one variant of ``group``, counted on the caller's side.
 
         Its snapshot names the group as ``component`` and the variant as ``method``.
         """
-        key = (group, variant)
-        stats = self._variants.get(key)
-        if stats is None:
-            stats = self._variants[key] = MethodStats(group, variant)
-        return stats
+        return _stats(self._variants, group, variant)
 
     def variants_snapshot(self) -> list[MethodSnapshot]:
         return [s.snapshot() for s in self._variants.values()]
 
-    def method(self, component: str, method: str) -> MethodStats:
-        key = (component, method)
-        stats = self._methods.get(key)
-        if stats is None:
-            stats = self._methods[key] = MethodStats(component, method)
-        return stats
-
     def snapshot(self) -> list[MethodSnapshot]:
         return [s.snapshot() for s in self._methods.values()]
+
+
+def _stats(table: dict[tuple[str, str], MethodStats], first: str, second: str) -> MethodStats:
+    stats = table.get((first, second))
+    if stats is None:
+        stats = table[(first, second)] = MethodStats(first, second)
+    return stats
 
 
 REGISTRY: Final = Registry()

@@ -102,13 +102,18 @@ class Router:
             f"{replicas} ready replica{'s' if replicas != 1 else ''} of group '{group}'",
             component=spec.component, method=spec.name)
 
-    async def _split_call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
-                          meta: dict[str, str], timeout: float | None, traceparent: str,
-                          retry: RetryPolicy) -> Any:
-        variant = self._pick(group, meta)
+    def _route(self, group: str, spec: MethodSpec, args: msgspec.Struct, meta: dict[str, str],
+               timeout: float | None, traceparent: str) -> str:
+        """The variant that serves this call; shadow variants get their copies now."""
         for shadow in self._shadow_splits(group):
             self._spawn_shadow(self._shadow_call(group, spec, args, meta, timeout, traceparent,
                                                  shadow))
+        return self._pick(group, meta)
+
+    async def _split_call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
+                          meta: dict[str, str], timeout: float | None, traceparent: str,
+                          retry: RetryPolicy) -> Any:
+        variant = self._route(group, spec, args, meta, timeout, traceparent)
         stats = REGISTRY.variant(group, variant)
         start, ok = time.perf_counter(), False
         try:
@@ -191,21 +196,19 @@ class Router:
                 await self._before_retry(group, variant, error, tried, retry, attempt)
         raise AssertionError("unreachable")
 
-    async def stream(self, group: str, spec: MethodSpec, args: msgspec.Struct,
-                     meta: dict[str, str], timeout: float | None, traceparent: str,
-                     retry: RetryPolicy | None = None) -> AsyncGenerator[Any, None]:
+    def stream(self, group: str, spec: MethodSpec, args: msgspec.Struct,
+               meta: dict[str, str], timeout: float | None, traceparent: str,
+               retry: RetryPolicy | None = None) -> AsyncGenerator[Any, None]:
         """One streaming call; retried only until its first item has arrived."""
         retry = retry or self.retry
-        if group not in self.membership.splits:
-            items = self._stream(group, spec, args, meta, timeout, traceparent, retry)
-            async with aclosing(items):
-                async for item in items:
-                    yield item
-            return
-        variant = self._pick(group, meta)
-        for shadow in self._shadow_splits(group):
-            self._spawn_shadow(self._shadow_call(group, spec, args, meta, timeout, traceparent,
-                                                 shadow))
+        if group in self.membership.splits:
+            return self._split_stream(group, spec, args, meta, timeout, traceparent, retry)
+        return self._stream(group, spec, args, meta, timeout, traceparent, retry)
+
+    async def _split_stream(self, group: str, spec: MethodSpec, args: msgspec.Struct,
+                            meta: dict[str, str], timeout: float | None, traceparent: str,
+                            retry: RetryPolicy) -> AsyncGenerator[Any, None]:
+        variant = self._route(group, spec, args, meta, timeout, traceparent)
         stats = REGISTRY.variant(group, variant)
         start, ok = time.perf_counter(), False
         try:
