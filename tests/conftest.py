@@ -1,8 +1,12 @@
-"""Shared fixtures: the sample app deployed under every placement and topology preset."""
+"""Shared fixtures and helpers: the sample app under every placement and topology preset,
+the one polling helper (``eventually``) and the one load helper (``Load``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 import pytest
 import pytest_asyncio
@@ -37,3 +41,71 @@ def placement(running: Deployment) -> str:
     if isinstance(running, LocalDeployer):
         return "process"
     return "codec" if getattr(running, "codec", False) else "inprocess"
+
+
+T = TypeVar("T")
+
+
+async def eventually(condition: Callable[[], T | Awaitable[T]], timeout: float = 10.0,
+                     interval: float = 0.02, what: str = "") -> T:
+    """Poll ``condition`` (plain or async) until it returns something truthy; return that.
+
+    The one way tests wait for something to happen: never a fixed sleep. Fails with
+    the condition's name (or ``what``) and its last value once ``timeout`` passes.
+    """
+    value: Any = None
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                value = condition()
+                if inspect.isawaitable(value):
+                    value = await value
+                if value:
+                    return cast(T, value)
+                await asyncio.sleep(interval)
+    except TimeoutError:
+        name = what or getattr(condition, "__qualname__", repr(condition))
+        raise AssertionError(f"{name} did not hold within {timeout}s "
+                             f"(last value: {value!r})") from None
+
+
+class Load:
+    """``callers`` tasks repeating ``call`` until stopped; every result and failure is kept.
+
+    The one load helper of the suite::
+
+        load = Load(lambda: model.sleep_pid(0.02), callers=8)
+        await load.progress(20)          # 20 more calls have finished (no fixed sleep)
+        results = await load.stop()
+        assert not load.failures
+    """
+
+    def __init__(self, call: Callable[[], Awaitable[Any]], callers: int) -> None:
+        self.results: list[Any] = []
+        self.failures: list[BaseException] = []
+        self._stop = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._run(call)) for _ in range(callers)]
+
+    async def _run(self, call: Callable[[], Awaitable[Any]]) -> None:
+        while not self._stop.is_set():
+            try:
+                self.results.append(await call())
+            except Exception as exc:
+                self.failures.append(exc)
+
+    @property
+    def finished(self) -> int:
+        """Calls finished so far, failed or not."""
+        return len(self.results) + len(self.failures)
+
+    async def progress(self, calls: int, timeout: float = 20.0) -> None:
+        """Wait until ``calls`` more calls have finished than when this was called."""
+        target = self.finished + calls
+        await eventually(lambda: self.finished >= target, timeout,
+                         what=f"{calls} more calls finishing")
+
+    async def stop(self) -> list[Any]:
+        """Stop the callers (each finishes its call in flight) and return the results."""
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+        return self.results

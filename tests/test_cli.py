@@ -15,7 +15,7 @@ from genweave.deploy.serve import Runner, parse_call
 from genweave.topology import preset
 from sample_app import app
 
-TESTS_DIR = Path(__file__).resolve().parent
+APPS_DIR = Path(__file__).resolve().parent / "apps"
 
 
 def test_parse_assignments() -> None:
@@ -68,7 +68,7 @@ def test_errors_are_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str])
 
 
 def genweave(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "genweave", *args], cwd=TESTS_DIR,
+    return subprocess.run([sys.executable, "-m", "genweave", *args], cwd=APPS_DIR,
                           capture_output=True, text=True, timeout=60)
 
 

@@ -23,7 +23,7 @@ from sample_app import Front, Model, app
 
 pytestmark = [pytest.mark.process, pytest.mark.slow]
 
-TESTS_DIR = Path(__file__).resolve().parent.parent
+APPS_DIR = Path(__file__).resolve().parent.parent / "apps"
 
 
 def two_model_replicas() -> object:
@@ -140,7 +140,7 @@ async def test_a_replica_that_cannot_start_fails_the_deployment_with_its_output(
 
 async def test_no_orphans_when_the_supervisor_is_killed() -> None:
     supervisor = subprocess.Popen(
-        [sys.executable, str(TESTS_DIR / "orphan_supervisor.py"), str(TESTS_DIR)],
+        [sys.executable, str(APPS_DIR / "orphan_supervisor.py"), str(APPS_DIR)],
         stdout=subprocess.PIPE, text=True,
     )
     try:
