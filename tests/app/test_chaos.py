@@ -17,12 +17,12 @@ import httpx
 import msgspec
 import pytest
 import pytest_asyncio
+from reference_app import app_topology
 
 from genweave import deploy
 from genweave.app.gateway import Gateway
 from genweave.deploy.local import LocalDeployer
 from genweave.resilience import CircuitSettings, RefPolicy
-from reference_app import app_topology
 
 pytestmark = [pytest.mark.process, pytest.mark.slow]
 

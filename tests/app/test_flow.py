@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+from reference_app import app_topology
 
 from genweave import Deployment, deploy
 from genweave.app.assistant import Assistant
 from genweave.app.ingestor import Ingestor
 from genweave.app.types import ChatEvent, ChatMessage, ChatRequest, DocumentIn
 from genweave.topology import PRESETS
-from reference_app import app_topology
 
 GENERATORS = DocumentIn(
     "Generators", "# Generators\n\nA generator function contains a yield statement. Calling it "

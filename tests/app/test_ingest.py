@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from genweave.app.chunking import Chunker, Document
-from genweave.app.ingest import EmbedFunction, Ingestor, IngestProgress, IngestResult
+from genweave.app.ingest import EmbedFunction, IngestPipeline, IngestProgress, IngestResult
 from genweave.app.store import StoreError, VectorStore
 from genweave.jobs import JobQueue, JobState
 from genweave.models.embedding import Embeddings, Encoder
@@ -59,9 +59,9 @@ class HashingEncoder(Encoder):
         return [len(text.split()) for text in texts]
 
 
-def _ingestor(path: Path, encoder: Encoder) -> Ingestor:
+def _ingestor(path: Path, encoder: Encoder) -> IngestPipeline:
     store = VectorStore(path / "index.db", model=encoder.name)
-    return Ingestor.local(store, encoder, chunker=CHUNKER, batch_size=BATCH, lease=LEASE)
+    return IngestPipeline.local(store, encoder, chunker=CHUNKER, batch_size=BATCH, lease=LEASE)
 
 
 @pytest.fixture
@@ -70,14 +70,14 @@ def encoder() -> HashingEncoder:
 
 
 @pytest.fixture
-def ingestor(tmp_path: Path, encoder: HashingEncoder) -> Iterator[Ingestor]:
+def ingestor(tmp_path: Path, encoder: HashingEncoder) -> Iterator[IngestPipeline]:
     ingestor = _ingestor(tmp_path, encoder)
     with ingestor.store, ingestor.jobs:
         yield ingestor
 
 
 async def test_a_document_is_chunked_embedded_and_searchable(
-    ingestor: Ingestor, encoder: HashingEncoder
+    ingestor: IngestPipeline, encoder: HashingEncoder
 ) -> None:
     seen: list[IngestProgress] = []
     result = await ingestor.ingest(DOCUMENT, progress=seen.append)
@@ -94,7 +94,7 @@ async def test_a_document_is_chunked_embedded_and_searchable(
 
 
 async def test_ingesting_the_same_document_again_adds_nothing(
-    ingestor: Ingestor, encoder: HashingEncoder
+    ingestor: IngestPipeline, encoder: HashingEncoder
 ) -> None:
     await ingestor.ingest(DOCUMENT)
     calls, stats = encoder.calls, ingestor.store.stats()
@@ -103,7 +103,7 @@ async def test_ingesting_the_same_document_again_adds_nothing(
     assert encoder.calls == calls and ingestor.store.stats() == stats
 
 
-async def test_a_changed_document_replaces_the_old_version(ingestor: Ingestor) -> None:
+async def test_a_changed_document_replaces_the_old_version(ingestor: IngestPipeline) -> None:
     await ingestor.ingest(DOCUMENT)
     new = Document("guide", "Guide", "A completely rewritten guide about one thing only.")
     result = await ingestor.ingest(new)
@@ -116,7 +116,7 @@ async def test_a_changed_document_replaces_the_old_version(ingestor: Ingestor) -
     assert ingestor.submit(DOCUMENT).state is JobState.QUEUED
 
 
-async def test_a_corpus_is_ingested_once(ingestor: Ingestor, encoder: HashingEncoder) -> None:
+async def test_a_corpus_is_ingested_once(ingestor: IngestPipeline, encoder: HashingEncoder) -> None:
     corpus = [Document(f"d{i}", f"Doc {i}", f"Document {i} talks about subject {i}. " * 12)
               for i in range(6)]
     report = await ingestor.ingest_corpus(corpus, concurrency=3)
@@ -134,7 +134,7 @@ async def test_a_failed_ingestion_is_recorded_and_retried(tmp_path: Path) -> Non
 
     store = VectorStore(tmp_path / "index.db")
     jobs = JobQueue(tmp_path / "jobs.db")
-    failing = Ingestor(store, broken, jobs=jobs, chunker=CHUNKER)
+    failing = IngestPipeline(store, broken, jobs=jobs, chunker=CHUNKER)
     with pytest.raises(ConnectionError):
         await failing.ingest(DOCUMENT)
     (job,) = jobs.jobs()
@@ -142,7 +142,7 @@ async def test_a_failed_ingestion_is_recorded_and_retried(tmp_path: Path) -> Non
     report = await failing.ingest_corpus([DOCUMENT])
     assert report.failed == {"guide": "ConnectionError: embedder unreachable"}
 
-    working = Ingestor(store, _async(HashingEncoder()), jobs=jobs, chunker=CHUNKER)
+    working = IngestPipeline(store, _async(HashingEncoder()), jobs=jobs, chunker=CHUNKER)
     assert (await working.ingest(DOCUMENT)).changed
     assert jobs.get(job.id).state is JobState.DONE
 
@@ -159,7 +159,7 @@ async def test_a_cancelled_ingestion_keeps_its_chunks_and_resumes(tmp_path: Path
         return encoder.encode(texts)
 
     store = VectorStore(tmp_path / "index.db")
-    first = Ingestor(store, embed, chunker=CHUNKER, batch_size=BATCH)
+    first = IngestPipeline(store, embed, chunker=CHUNKER, batch_size=BATCH)
     task = asyncio.create_task(first.ingest(DOCUMENT))
     while calls < 3:
         await asyncio.sleep(0.01)
@@ -170,7 +170,7 @@ async def test_a_cancelled_ingestion_keeps_its_chunks_and_resumes(tmp_path: Path
     assert first.jobs.jobs()[0].state is JobState.QUEUED  # released, not lost
 
     second_encoder = HashingEncoder()
-    second = Ingestor.local(store, second_encoder, jobs=first.jobs, chunker=CHUNKER)
+    second = IngestPipeline.local(store, second_encoder, jobs=first.jobs, chunker=CHUNKER)
     result = await second.ingest(DOCUMENT)
     total = len(CHUNKER.chunk(DOCUMENT))
     assert (result.resumed, result.embedded) == (2 * BATCH, total - 2 * BATCH)
@@ -178,7 +178,7 @@ async def test_a_cancelled_ingestion_keeps_its_chunks_and_resumes(tmp_path: Path
     assert store.stats().chunks == total and store.stats().staged == 0
 
 
-async def test_a_background_worker_runs_submitted_documents(ingestor: Ingestor) -> None:
+async def test_a_background_worker_runs_submitted_documents(ingestor: IngestPipeline) -> None:
     worker = asyncio.create_task(ingestor.work(poll=0.01))
     job = ingestor.submit(DOCUMENT)
     assert job.state is JobState.QUEUED
@@ -190,7 +190,7 @@ async def test_a_background_worker_runs_submitted_documents(ingestor: Ingestor) 
 
 
 async def test_concurrent_ingestions_of_one_document_do_the_work_once(
-    ingestor: Ingestor, encoder: HashingEncoder
+    ingestor: IngestPipeline, encoder: HashingEncoder
 ) -> None:
     results = await asyncio.gather(*(ingestor.ingest(DOCUMENT) for _ in range(3)))
     assert len({r.job for r in results}) == 1
@@ -199,8 +199,8 @@ async def test_concurrent_ingestions_of_one_document_do_the_work_once(
 
 async def test_the_version_follows_content_and_chunking(tmp_path: Path) -> None:
     store = VectorStore(tmp_path / "index.db")
-    a = Ingestor(store, _async(HashingEncoder()), chunker=Chunker(max_size=300))
-    b = Ingestor(store, _async(HashingEncoder()), chunker=Chunker(max_size=400))
+    a = IngestPipeline(store, _async(HashingEncoder()), chunker=Chunker(max_size=300))
+    b = IngestPipeline(store, _async(HashingEncoder()), chunker=Chunker(max_size=400))
     assert a.version(DOCUMENT) == a.version(Document("guide", "Guide", DOCUMENT.text))
     assert a.version(DOCUMENT) != b.version(DOCUMENT)
     assert (await a.ingest(DOCUMENT)).changed and (await b.ingest(DOCUMENT)).changed
@@ -210,7 +210,7 @@ async def test_the_version_follows_content_and_chunking(tmp_path: Path) -> None:
 def test_a_store_of_another_model_is_refused(tmp_path: Path) -> None:
     store = VectorStore(tmp_path / "index.db", model="all-MiniLM-L6-v2")
     with pytest.raises(StoreError, match="holds vectors of 'all-MiniLM-L6-v2', not 'hashing'"):
-        Ingestor.local(store, HashingEncoder())
+        IngestPipeline.local(store, HashingEncoder())
 
 
 @pytest.mark.process

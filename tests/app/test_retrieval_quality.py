@@ -27,7 +27,7 @@ import pytest_asyncio
 from genweave.app import chunking, ingest, store
 from genweave.app.chunking import Document
 from genweave.app.corpus import corpus_hash, pydoc_corpus
-from genweave.app.ingest import Ingestor
+from genweave.app.ingest import IngestPipeline
 from genweave.app.store import VectorStore
 from genweave.models.embedding import SentenceEncoder
 
@@ -96,7 +96,7 @@ async def corpus_store(
         if key not in stale.name:
             stale.unlink()
     vector_store = VectorStore(store_directory / f"pydoc-{key}.db", model=encoder.name)
-    ingestor = Ingestor.local(vector_store, encoder)
+    ingestor = IngestPipeline.local(vector_store, encoder)
     started = time.perf_counter()
     report = await ingestor.ingest_corpus(documents)
     print(f"\ningested {report.documents} documents, {report.chunks} chunks "

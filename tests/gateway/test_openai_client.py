@@ -17,11 +17,11 @@ import numpy as np
 import openai
 import pytest
 import pytest_asyncio
+from reference_app import app_topology
 
 from genweave import Deployment, deploy
 from genweave.app.gateway import Gateway
 from genweave.observe.metrics import REGISTRY
-from reference_app import app_topology
 
 KEY = "sk-test-4f9c2e7d1b"
 LIMITED_KEY = "sk-limited-8a1d0c"

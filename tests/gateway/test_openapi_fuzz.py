@@ -15,10 +15,10 @@ import pytest
 import pytest_asyncio
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from reference_app import app_topology
 
 from genweave import deploy
 from genweave.app.gateway import Gateway
-from reference_app import app_topology
 
 EXAMPLES_PER_OPERATION: Final = 12
 

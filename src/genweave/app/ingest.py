@@ -4,13 +4,13 @@ Each document becomes a job in the durable queue (:mod:`genweave.jobs`).  The
 job chunks the document, embeds the chunks in batches and stages each batch
 in the store as soon as it is embedded, then publishes the new version in one
 transaction and only then is acknowledged.  If the process dies half way, the
-job's lease runs out and whoever claims it next (:meth:`Ingestor.resume`, or
-the next :meth:`Ingestor.ingest` of the same document) embeds only the chunks
+job's lease runs out and whoever claims it next (:meth:`IngestPipeline.resume`, or
+the next :meth:`IngestPipeline.ingest` of the same document) embeds only the chunks
 that are not stored yet.  Ingesting a document whose version is already live
 does nothing.
 
 The embedder is an async function, so the same pipeline runs with a local
-encoder in a thread (:meth:`Ingestor.local`), behind a dynamic batcher, or
+encoder in a thread (:meth:`IngestPipeline.local`), behind a dynamic batcher, or
 through a Ref to an ``Embedder`` component in another process.  The store and
 queue calls it makes are short SQLite transactions, made directly on the loop.
 """
@@ -31,7 +31,7 @@ from genweave.app.store import StoreError, VectorStore
 from genweave.jobs import FINISHED, Job, JobQueue, LeaseLost
 from genweave.models.embedding import Embeddings, Encoder
 
-__all__ = ["CorpusReport", "EmbedFunction", "IngestProgress", "IngestResult", "Ingestor"]
+__all__ = ["CorpusReport", "EmbedFunction", "IngestPipeline", "IngestProgress", "IngestResult"]
 
 EmbedFunction = Callable[[list[str]], Awaitable[Embeddings]]
 ProgressCallback = Callable[["IngestProgress"], None]
@@ -73,13 +73,13 @@ class CorpusReport(msgspec.Struct, frozen=True):
     """Document id -> error, for the documents that could not be ingested."""
 
 
-class Ingestor:
+class IngestPipeline:
     """Chunks, embeds and stores documents through the durable job queue.
 
     >>> store = VectorStore("index.db", model="all-MiniLM-L6-v2")
-    >>> ingestor = Ingestor.local(store, SentenceEncoder.load())
-    >>> report = await ingestor.ingest_corpus(pydoc_corpus())
-    >>> (await ingestor.ingest(pydoc_corpus()[0])).changed       # already stored
+    >>> pipeline = IngestPipeline.local(store, SentenceEncoder.load())
+    >>> report = await pipeline.ingest_corpus(pydoc_corpus())
+    >>> (await pipeline.ingest(pydoc_corpus()[0])).changed       # already stored
     False
     """
 
@@ -108,7 +108,7 @@ class Ingestor:
         chunker: Chunker | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         lease: float = DEFAULT_LEASE,
-    ) -> Ingestor:
+    ) -> IngestPipeline:
         """An ingestor that runs ``encoder`` in a worker thread of this process."""
         if store.model and store.model != encoder.name:
             raise StoreError(
@@ -170,9 +170,9 @@ class Ingestor:
 
         Cancelling it mid-job gives the job back to the queue, with its chunks kept.
 
-        >>> worker = asyncio.create_task(ingestor.work())
-        >>> job = ingestor.submit(document)
-        >>> await ingestor.jobs.wait(job.id)
+        >>> worker = asyncio.create_task(pipeline.work())
+        >>> job = pipeline.submit(document)
+        >>> await pipeline.jobs.wait(job.id)
         """
         while True:
             await self.resume(progress)

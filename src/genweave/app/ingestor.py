@@ -20,13 +20,12 @@ import numpy as np
 from genweave.app.chunking import Document
 from genweave.app.corpus import pydoc_corpus
 from genweave.app.embedder import Embedder
-from genweave.app.ingest import Ingestor as Pipeline
-from genweave.app.ingest import IngestProgress
+from genweave.app.ingest import IngestPipeline, IngestProgress
 from genweave.app.retriever import StoreSettings
 from genweave.app.store import VectorStore
-from genweave.app.types import DocumentIn, JobState, JobStatus
+from genweave.app.types import DocumentIn, JobStatus
 from genweave.component import Ref, component, method
-from genweave.jobs import FINISHED, Job, JobNotFound
+from genweave.jobs import FINISHED, Job, JobNotFound, JobState
 
 __all__ = ["CORPUS_JOB", "Ingestor", "IngestorSettings"]
 
@@ -53,9 +52,10 @@ class Ingestor:
 
     async def on_start(self) -> None:
         self._store = VectorStore(self.config.store_path)
-        self._pipeline = Pipeline(self._store, self._embed, batch_size=self.config.batch_size)
+        self._pipeline = IngestPipeline(self._store, self._embed, batch_size=self.config.batch_size)
         self._wake = asyncio.Event()
-        self._corpus = JobStatus(CORPUS_JOB, CORPUS_JOB, "done", message="not requested")
+        self._corpus = JobStatus(CORPUS_JOB, CORPUS_JOB, JobState.DONE,
+                                 message="not requested")
         self._tasks = [asyncio.create_task(self._work())]
         if self.config.ingest_corpus_on_start:
             self._tasks.append(asyncio.create_task(self._ingest_corpus()))
@@ -122,27 +122,26 @@ class Ingestor:
                   if self._store.has_version(d.id, self._pipeline.version(d))}
         finished = set(stored)
         total = len(corpus)
-        self._corpus = JobStatus(CORPUS_JOB, CORPUS_JOB, "running", len(finished), total,
+        self._corpus = JobStatus(CORPUS_JOB, CORPUS_JOB, JobState.RUNNING, len(finished), total,
                                  "Python reference documentation")
 
         def progress(update: IngestProgress) -> None:
             if update.done >= update.total:
                 finished.add(update.document_id)
-            self._corpus = JobStatus(CORPUS_JOB, CORPUS_JOB, "running", len(finished), total,
+            self._corpus = JobStatus(CORPUS_JOB, CORPUS_JOB, JobState.RUNNING, len(finished), total,
                                      f"{update.document_id}: {update.done}/{update.total} chunks")
 
         report = await self._pipeline.ingest_corpus(
             [d for d in corpus if d.id not in stored], progress,
             concurrency=self.config.concurrency)
-        state: JobState = "failed" if report.failed else "done"
+        state = JobState.FAILED if report.failed else JobState.DONE
         error = "; ".join(f"{k}: {v}" for k, v in list(report.failed.items())[:3])
         self._corpus = JobStatus(CORPUS_JOB, CORPUS_JOB, state, total - len(report.failed),
                                  total, f"{report.chunks} chunks", error)
 
 
 def _status(job: Job) -> JobStatus:
-    state: JobState = job.state.value
-    return JobStatus(job.id, job.kind, state, job.progress.done, job.progress.total,
+    return JobStatus(job.id, job.kind, job.state, job.progress.done, job.progress.total,
                      job.progress.message, job.error)
 
 

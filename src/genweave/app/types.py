@@ -11,6 +11,8 @@ from typing import Literal
 import msgspec
 import numpy as np
 
+from genweave.jobs import JobState
+
 __all__ = [
     "ChatEvent",
     "ChatMessage",
@@ -19,7 +21,6 @@ __all__ = [
     "DocumentIn",
     "Embeddings",
     "Image",
-    "JobState",
     "JobStatus",
     "MediaType",
     "ModerationResult",
@@ -108,11 +109,12 @@ class DocumentIn(msgspec.Struct, frozen=True):
     source: str = ""
 
 
-JobState = Literal["queued", "running", "done", "failed"]
-
-
 class JobStatus(msgspec.Struct, frozen=True):
-    """A durable job's progress; ``done``/``total`` count its steps (chunks)."""
+    """A durable job's progress; ``done``/``total`` count its steps (chunks).
+
+    ``state`` is the job queue's own :class:`~genweave.jobs.JobState`, so the
+    reference app and the framework mean the same thing by it.
+    """
 
     id: str
     kind: str
