@@ -7,8 +7,9 @@ from pydoc_data.topics import topics
 
 import pytest
 
-from genweave.app.chunking import Chunker, Document
+from genweave.app.chunking import Chunker
 from genweave.app.corpus import corpus_hash, document_from_file, pydoc_corpus
+from genweave.app.extract import Document
 
 
 def test_every_pydoc_topic_is_a_document_once() -> None:

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genweave.app.chunking import Chunker, Document
+from genweave.app.chunking import Chunker
+from genweave.app.extract import Document
 from genweave.app.ingest import EmbedFunction, IngestPipeline, IngestProgress, IngestResult
 from genweave.app.store import StoreError, VectorStore
 from genweave.jobs import JobQueue, JobState

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from genweave.app import chunking, ingest, store
-from genweave.app.chunking import Document
+from genweave.app import chunking, extract, ingest, store
 from genweave.app.corpus import corpus_hash, pydoc_corpus
+from genweave.app.extract import Document
 from genweave.app.ingest import IngestPipeline
 from genweave.app.store import VectorStore
 from genweave.models.embedding import SentenceEncoder
@@ -66,7 +66,7 @@ def _queries(documents: list[Document]) -> dict[str, list[tuple[str, str]]]:
 
 def _cache_key(documents: list[Document]) -> str:
     digest = hashlib.sha256(corpus_hash(documents).encode())
-    for module in (chunking, store, ingest):
+    for module in (extract, chunking, store, ingest):
         digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()[:16]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genweave.app.chunking import Chunk, Document
+from genweave.app.chunking import Chunk
+from genweave.app.extract import Document
 from genweave.app.store import StoreError, VectorStore
 
 DIM = 8

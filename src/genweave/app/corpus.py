@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-from genweave.app.chunking import Document, MediaType
+from genweave.app.extract import Document
+from genweave.app.types import MediaType
 
 __all__ = ["corpus_hash", "document_from_file", "pydoc_corpus"]
 

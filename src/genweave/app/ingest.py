@@ -26,7 +26,8 @@ from typing import Final
 
 import msgspec
 
-from genweave.app.chunking import Chunk, Chunker, Document
+from genweave.app.chunking import Chunk, Chunker
+from genweave.app.extract import Document
 from genweave.app.store import StoreError, VectorStore
 from genweave.jobs import FINISHED, Job, JobQueue, LeaseLost
 from genweave.models.embedding import Embeddings, Encoder

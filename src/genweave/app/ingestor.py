@@ -17,9 +17,9 @@ from typing import Final
 
 import numpy as np
 
-from genweave.app.chunking import Document
 from genweave.app.corpus import pydoc_corpus
 from genweave.app.embedder import Embedder
+from genweave.app.extract import Document
 from genweave.app.ingest import IngestPipeline, IngestProgress
 from genweave.app.retriever import StoreSettings
 from genweave.app.store import VectorStore

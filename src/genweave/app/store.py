@@ -41,7 +41,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from genweave._sqlite import SQLiteFile
-from genweave.app.chunking import Chunk, Document
+from genweave.app.chunking import Chunk
+from genweave.app.extract import Document
 from genweave.errors import GenweaveError
 
 __all__ = ["Hit", "StoreError", "StoreStats", "StoredDocument", "VectorStore"]
