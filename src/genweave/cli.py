@@ -14,11 +14,11 @@ from typing import Any
 
 import msgspec
 
+from genweave._aio import loop_factory
 from genweave.application import App, load_app
 from genweave.deploy.attach import attach, default_rundir
 from genweave.deploy.serve import Runner, invoke
 from genweave.errors import GenweaveError
-from genweave.runtime.worker import loop_factory
 from genweave.status import render_status
 from genweave.terminal_chat import chat
 from genweave.topology import PRESETS, Topology, resolve_topology

@@ -15,11 +15,11 @@ from pathlib import Path
 import msgspec
 import pytest
 import pytest_asyncio
+from sample_app import Front, Model, app
 
 from genweave import ConnectionLost, deployment
 from genweave.deploy.local import DeployError, LocalDeployer
 from genweave.topology import Group, preset
-from sample_app import Front, Model, app
 
 pytestmark = [pytest.mark.process, pytest.mark.slow]
 

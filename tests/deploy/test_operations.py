@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from ops_app import Studio, app
 
 from genweave import CircuitOpen, Unavailable, deployment, with_metadata
 from genweave.deploy.autoscale import ScalePlan
@@ -19,7 +20,6 @@ from genweave.deploy.local import DeployError, LocalDeployer
 from genweave.errors import TopologyError
 from genweave.resilience import CircuitSettings, FallbackSettings, RefPolicy
 from genweave.topology import Autoscale, Topology, Variant, resolve_topology
-from ops_app import Studio, app
 
 pytestmark = [pytest.mark.process, pytest.mark.slow]
 

@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 from typing import Final
 
+from genweave._aio import loop_factory
 from genweave.app import app
 from genweave.app.gateway import Gateway
 from genweave.app.ingestor import CORPUS_JOB, Ingestor
 from genweave.deploy.local import LocalDeployer
 from genweave.deploy.serve import Runner
 from genweave.errors import GenweaveError
-from genweave.runtime.worker import loop_factory
 from genweave.terminal_chat import chat
 from genweave.topology import resolve_topology
 

@@ -13,12 +13,13 @@ import logging
 
 from genweave.application import App
 from genweave.deploy.base import Deployment
+from genweave.deploy.ordering import start_order
 from genweave.runtime.host import Host
 from genweave.runtime.introspect import LocalRuntime
 from genweave.runtime.membership import Membership, MembershipView
 from genweave.runtime.refs import ComponentProxy, direct_proxy, remote_proxy
 from genweave.runtime.router import Router
-from genweave.topology import Topology, caller_waves, component_settings
+from genweave.topology import Topology, component_settings
 from genweave.transport.endpoints import listen, memory_servers
 from genweave.transport.server import Dispatcher
 
@@ -69,7 +70,7 @@ class InProcessDeployment(Deployment):
         self._membership = Membership(groups)
         for router in self._routers:
             router.membership = self._membership
-        for name in self._start_order():
+        for name in start_order(self.app, self.topology):
             host = self.hosts[name]
             await host.start()
             await listen(f"memory:{prefix}/{name}/0", self._dispatcher(name))
@@ -113,10 +114,6 @@ class InProcessDeployment(Deployment):
                         limits=self.topology.limits())
         self._routers.append(router)
         return router
-
-    def _start_order(self) -> list[str]:
-        waves = caller_waves(self.app, self.topology)
-        return [group for wave in reversed(waves) for group in wave]
 
     def proxy(self, component: str) -> ComponentProxy:
         spec = self.app.spec(component)

@@ -41,6 +41,7 @@ from genweave.deploy.control import (
     DeploymentInfo,
     WorkerSpec,
 )
+from genweave.deploy.ordering import caller_waves
 from genweave.errors import GenweaveError, TopologyError
 from genweave.runtime.introspect import (
     DeploymentStatus,
@@ -58,7 +59,7 @@ from genweave.runtime.membership import (
 )
 from genweave.runtime.refs import ComponentProxy, remote_proxy
 from genweave.runtime.router import DEFAULT_READY_WAIT, Router
-from genweave.topology import Topology, caller_waves, validate
+from genweave.topology import Topology, validate
 from genweave.transport.endpoints import listen
 from genweave.transport.server import Dispatcher
 
@@ -359,7 +360,7 @@ class LocalDeployer(Deployment):
                "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path),
                "PYTHONUNBUFFERED": "1"}
         replica.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "genweave.runtime.worker",
+            sys.executable, "-m", "genweave.deploy.worker",
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
         )

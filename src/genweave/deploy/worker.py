@@ -1,6 +1,6 @@
 """A group replica's process: host the group, serve it, follow the supervisor.
 
-Started by the local supervisor as ``python -m genweave.runtime.worker`` with
+Started by the local supervisor as ``python -m genweave.deploy.worker`` with
 its ``WorkerSpec`` in the ``GENWEAVE_WORKER`` environment variable.  It exits
 when told to (SIGTERM: refuse new calls, finish in-flight ones, run ``on_stop``)
 and also when its supervisor disappears, so no process is ever orphaned.
@@ -14,11 +14,11 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
 from typing import Final
 
 import msgspec
 
+from genweave._aio import loop_factory
 from genweave.application import load_app
 from genweave.deploy.attach import ControlLink, SupervisedRuntime
 from genweave.deploy.control import WORKER_ENV, WorkerSpec
@@ -26,7 +26,7 @@ from genweave.runtime.host import Host
 from genweave.runtime.router import Router
 from genweave.transport.endpoints import listen
 
-__all__ = ["loop_factory", "main"]
+__all__ = ["Worker", "main"]
 
 _PR_SET_PDEATHSIG: Final = 1
 _CONTROL_LOST: Final = "control-lost"
@@ -88,17 +88,8 @@ def _die_with_parent(supervisor_pid: int) -> None:
         sys.exit("genweave worker: supervisor is gone")
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop where it is installed (faster I/O), else asyncio's default."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
-
-
 def main() -> int:
+    """Run the replica described by ``$GENWEAVE_WORKER`` until it is told to stop."""
     spec = msgspec.json.decode(os.environ[WORKER_ENV], type=WorkerSpec)
     _die_with_parent(spec.supervisor_pid)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
