@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from genweave.cli import main
-from genweave.deploy.serve import Runner, parse_call
-from genweave.topology import preset
 from sample_app import app
+
+from conftest import eventually
+from genweave.cli import main
+from genweave.deploy.serve import ForegroundService
+from genweave.topology import preset
 
 APPS_DIR = Path(__file__).resolve().parent / "apps"
 
@@ -24,15 +25,6 @@ def test_parse_assignments() -> None:
     assert parse_assignments(["Generator.backend=transformers", "Generator.seed=3",
                               'Moderator.blocked=["a"]']) == {
         "Generator": {"backend": "transformers", "seed": 3}, "Moderator": {"blocked": ["a"]}}
-
-
-def test_parse_call() -> None:
-    assert parse_call('Front.ask {"question": "hi"}') == ("Front", "ask", {"question": "hi"})
-    assert parse_call("Model.stats") == ("Model", "stats", {})
-    with pytest.raises(ValueError, match="expected 'Component.method JSON-ARGS'"):
-        parse_call("ask")
-    with pytest.raises(ValueError, match="must be a JSON object"):
-        parse_call("Front.ask [1]")
 
 
 def test_topology_command_prints_groups(capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,13 +67,11 @@ def genweave(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.process
 async def test_run_serves_until_sigterm_and_call_attaches(tmp_path: Path) -> None:
     lines: list[str] = []
-    runner = Runner(app, preset("microservices", app), "sample_app:app", rundir=tmp_path,
-                    call='Model.add {"a": 40, "b": 2}', out=lines.append)
-    runner.deployer.log = lines.append
-    task = asyncio.create_task(runner.run())
-    async with asyncio.timeout(30):
-        while "serving; press Ctrl-C to stop" not in lines:
-            await asyncio.sleep(0.05)
+    service = ForegroundService(app, preset("microservices", app), "sample_app:app",
+                                rundir=tmp_path, call='Model.add {"a": 40, "b": 2}',
+                                out=lines.append, log=lines.append)
+    task = asyncio.create_task(service.run())
+    await eventually(lambda: "serving; press Ctrl-C to stop" in lines, 30)
     assert "42" in lines
     assert "\n  group model " in "\n".join(lines)
 
@@ -119,7 +109,7 @@ async def test_run_serves_until_sigterm_and_call_attaches(tmp_path: Path) -> Non
                                         "--rundir", str(tmp_path))
     assert malformed.returncode == 1 and "expected COMPONENT.KEY=VALUE" in malformed.stderr
 
-    runner.signals.put_nowait(signal.SIGTERM)
+    service.signals.put_nowait(signal.SIGTERM)
     assert await asyncio.wait_for(task, 30) == 0
     assert not list(tmp_path.glob("*.sock"))
 

@@ -17,7 +17,8 @@ import msgspec
 from genweave._aio import loop_factory
 from genweave.application import App, load_app
 from genweave.deploy.attach import attach, default_rundir
-from genweave.deploy.serve import Runner, invoke
+from genweave.deploy.invoke import invoke
+from genweave.deploy.serve import ForegroundService
 from genweave.errors import GenweaveError
 from genweave.status import render_status
 from genweave.terminal_chat import chat
@@ -135,7 +136,7 @@ def _resolve(args: argparse.Namespace, app: App) -> Topology:
 async def _run(args: argparse.Namespace) -> int:
     app = load_app(args.app)
     topology = _resolve(args, app)
-    return await Runner(app, topology, args.app, args.rundir, args.call).run()
+    return await ForegroundService(app, topology, args.app, args.rundir, args.call).run()
 
 
 async def _call(args: argparse.Namespace) -> int:

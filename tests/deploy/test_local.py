@@ -17,6 +17,7 @@ import pytest
 import pytest_asyncio
 from sample_app import Front, Model, app
 
+from conftest import Load, eventually
 from genweave import ConnectionLost, deployment
 from genweave.deploy.local import DeployError, LocalDeployer
 from genweave.topology import Group, preset
@@ -62,9 +63,8 @@ async def test_log_lines_are_prefixed_with_group_and_replica(
 ) -> None:
     expected = [f"[{name}] INFO genweave.worker: ready at" for name in ("core/0", "model/1")]
     # A worker logs "ready" just after registering, so it may trail start() a little.
-    async with asyncio.timeout(10):
-        while not all(any(line.startswith(e) for line in logs) for e in expected):
-            await asyncio.sleep(0.02)
+    await eventually(lambda: all(any(line.startswith(e) for line in logs) for e in expected),
+                     10, what="a prefixed 'ready' line from each replica")
 
 
 async def test_calls_are_balanced_by_least_outstanding_requests(running: LocalDeployer) -> None:
@@ -84,9 +84,11 @@ async def test_killed_replica_fails_calls_in_flight_then_is_restarted(
         old_pid = await model.pid()
         before = (await model.stats())["started"]
         in_flight = asyncio.create_task(d.get(Front).relay_sleep(30))
-        async with asyncio.timeout(5):
-            while (await model.stats())["started"] == before:
-                await asyncio.sleep(0.02)
+
+        async def started() -> bool:
+            return bool((await model.stats())["started"] != before)
+
+        await eventually(started, 5)
         os.kill(old_pid, signal.SIGKILL)
         async with asyncio.timeout(5):  # a clear error, not a hang
             with pytest.raises(ConnectionLost) as caught:
@@ -105,18 +107,13 @@ async def test_idempotent_calls_survive_losing_one_of_two_replicas(
     model = running.get(Model)
     victim = running.pid("model", 0)
     assert victim is not None
-    results = []
-
-    async def hammer() -> None:
-        for _ in range(40):
-            results.append(await model.pid())
-            await asyncio.sleep(0.005)
-
-    workers = [asyncio.create_task(hammer()) for _ in range(8)]
-    await asyncio.sleep(0.05)
+    load = Load(model.pid, callers=8)
+    await load.progress(40)
     os.kill(victim, signal.SIGKILL)
-    await asyncio.gather(*workers)  # any failure would raise here
-    assert len(results) == 320
+    await load.progress(280)  # calls go on, retried on the survivor
+    results = await load.stop()
+    assert not load.failures, load.failures[:3]
+    assert len(results) >= 320
 
 
 async def test_graceful_stop_finishes_calls_in_flight() -> None:
@@ -124,9 +121,11 @@ async def test_graceful_stop_finishes_calls_in_flight() -> None:
     await d.start()
     model = d.get(Model)
     call = asyncio.create_task(d.get(Front).relay_sleep(0.8))
-    async with asyncio.timeout(5):
-        while (await model.stats())["started"] == 0:
-            await asyncio.sleep(0.02)
+
+    async def started() -> bool:
+        return bool((await model.stats())["started"])
+
+    await eventually(started, 5)
     await d.stop()
     assert await call == "slept"
 
@@ -150,9 +149,8 @@ async def test_no_orphans_when_the_supervisor_is_killed() -> None:
         assert len(pids) == 3 and all(alive(p) for p in pids)
         supervisor.kill()
         supervisor.wait()
-        async with asyncio.timeout(15):
-            while any(alive(p) for p in pids):
-                await asyncio.sleep(0.1)
+        await eventually(lambda: not any(alive(p) for p in pids), 15, interval=0.1,
+                         what="every worker exiting")
     finally:
         supervisor.kill()
         supervisor.wait()
@@ -197,22 +195,15 @@ async def test_scaling_a_group_under_load_drops_no_call() -> None:
         assert isinstance(d, LocalDeployer)
         model = d.get(Model)
         core_pid = d.pid("core")
-        pids: list[int] = []
-        stop = asyncio.Event()
-
-        async def load() -> None:
-            while not stop.is_set():  # sleep_pid is not idempotent: never retried mid-call
-                pids.append(await model.sleep_pid(0.02))
-
-        workers = [asyncio.create_task(load()) for _ in range(8)]
+        # sleep_pid is not idempotent: never retried mid-call, so a dropped call would fail
+        load = Load(lambda: model.sleep_pid(0.02), callers=8)
         await d.scale("model", 3)
-        await asyncio.sleep(0.5)
-        scaled_up = set(pids)
+        await eventually(lambda: len(set(load.results)) == 3, 10,
+                         what="calls answered by all three replicas")
         await d.scale("model", 1)
-        await asyncio.sleep(0.3)
-        stop.set()
-        await asyncio.gather(*workers)  # any failed call would raise here
-        assert len(scaled_up) == 3
+        await load.progress(40)
+        await load.stop()
+        assert not load.failures, load.failures[:3]
         assert [len(d.replicas[g.name]) for g in d.topology.groups] == [1, 1]
         assert d.topology.group("model").replicas == 1 and d.pid("core") == core_pid
         status = d.status()

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import pytest
 from ops_app import Studio, app
 
+from conftest import Load, eventually
 from genweave import CircuitOpen, Unavailable, deployment, with_metadata
-from genweave.deploy.autoscale import ScalePlan
 from genweave.deploy.local import DeployError, LocalDeployer
 from genweave.errors import TopologyError
 from genweave.resilience import CircuitSettings, FallbackSettings, RefPolicy
@@ -37,27 +37,6 @@ def split(request: pytest.FixtureRequest) -> Callable[..., Topology]:
     return topology
 
 
-class Load:
-    """Callers repeating ``call`` until stopped; every failure is kept."""
-
-    def __init__(self, call: Callable[[], Coroutine[Any, Any, Any]], callers: int) -> None:
-        self.results: list[Any] = []
-        self.failures: list[BaseException] = []
-        self._stop = asyncio.Event()
-        self._tasks = [asyncio.create_task(self._run(call)) for _ in range(callers)]
-
-    async def _run(self, call: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        while not self._stop.is_set():
-            try:
-                self.results.append(await call())
-            except Exception as exc:
-                self.failures.append(exc)
-
-    async def stop(self) -> None:
-        self._stop.set()
-        await asyncio.gather(*self._tasks)
-
-
 async def started(topology: Topology, logs: list[str] | None = None) -> LocalDeployer:
     deployer = deployment("ops_app:app", topology, "process",
                           log=(logs.append if logs is not None else lambda line: None),
@@ -67,26 +46,7 @@ async def started(topology: Topology, logs: list[str] | None = None) -> LocalDep
     return deployer
 
 
-async def until(condition: Callable[[], bool], seconds: float) -> None:
-    async with asyncio.timeout(seconds):
-        while not condition():
-            await asyncio.sleep(0.05)
-
-
 # -- selective scaling -------------------------------------------------------------------
-
-
-def test_scale_plan_waits_out_its_delays() -> None:
-    plan = ScalePlan(Autoscale(max=4, min=1, target_in_flight=2, up_delay=1.0, down_delay=3.0))
-    assert plan.observe(0.0, 8, current=1) is None  # wants 4, but has not waited up_delay
-    assert plan.observe(0.5, 1, current=1) is None
-    assert plan.observe(1.0, 8, current=1) is None  # one sample in the window wanted 1
-    assert plan.observe(1.6, 8, current=1) == 4
-    plan.changed(1.6)
-    assert plan.observe(2.0, 0, current=4) is None
-    assert plan.observe(4.0, 3, current=4) is None  # not yet down_delay since the change
-    assert plan.observe(4.7, 0, current=4) == 2  # the most wanted over 3 s: 2 replicas
-    assert plan.observe(5.0, 100, current=0) == 1  # below min: fixed at once
 
 
 async def test_autoscaling_follows_a_load_ramp_and_leaves_other_groups_alone(
@@ -100,9 +60,9 @@ async def test_autoscaling_follows_a_load_ramp_and_leaves_other_groups_alone(
         studio = d.get(Studio)
         others = {g.name: d.pid(g.name) for g in d.topology.groups if g.name != "painter"}
         load = Load(lambda: studio.work(0.05), callers=8)  # ~8 in flight: wants 3 (max)
-        await until(lambda: len(d.membership.endpoints("painter")) == 3, 20)
+        await eventually(lambda: len(d.membership.endpoints("painter")) == 3, 20)
         await load.stop()
-        await until(lambda: len(d.replicas["painter"]) == 1, 20)
+        await eventually(lambda: len(d.replicas["painter"]) == 1, 20)
         assert not load.failures, load.failures[:3]
         assert all(len(replicas) == 1 for replicas in d.replicas.values())
         assert {name: d.pid(name) for name in others} == others  # never touched
@@ -141,10 +101,10 @@ async def test_rollout_under_load_fails_nothing_and_streams_finish_on_the_old_ve
                 strokes.append(stroke)
 
         stream = asyncio.create_task(long_stream())
-        await until(lambda: len(strokes) > 2, 10)
+        await eventually(lambda: len(strokes) > 2, 10)
         version = await d.rollout("painter", {"Painter": {"label": "v2"}})
         after = len(load.results)
-        await asyncio.sleep(0.2)
+        await load.progress(40)
         await load.stop()
         await stream
         assert version == "2"
@@ -213,10 +173,11 @@ async def test_a_weighted_split_is_measured_sticky_and_shadowed(
 
         calls = await calls_per_variant()
         assert calls["primary"] + calls["canary"] == 1020
-        async with asyncio.timeout(10):
-            while calls["candidate"] < 1020:  # every call was copied to the shadow
-                await asyncio.sleep(0.05)
-                calls = await calls_per_variant()
+
+        async def all_copied() -> bool:  # every call was copied to the shadow
+            return (await calls_per_variant())["candidate"] >= 1020
+
+        await eventually(all_copied, 10)
         variants_of = {r.name: r.variant for r in d.status().replicas if r.group == "painter"}
         assert sorted(variants_of.values()) == ["", "canary", "candidate"]
     finally:
@@ -235,14 +196,14 @@ async def test_a_stopped_group_is_replaced_by_its_fallback_component(
     try:
         studio = d.get(Studio)
         load = Load(lambda: studio.paint("sky"), callers=4)
-        await asyncio.sleep(0.2)
+        await load.progress(10)
         await d.stop_group("painter")
-        await asyncio.sleep(0.5)
+        await eventually(lambda: load.results[-1:] == ["spare:sky"], 10)
         during = len(load.results)
-        await asyncio.sleep(0.3)
+        await load.progress(20)
         assert set(load.results[during:]) == {"spare:sky"}
         await d.start_group("painter")
-        await until(lambda: load.results[-1] == "v1:sky", 10)  # the circuit closed by itself
+        await eventually(lambda: load.results[-1:] == ["v1:sky"], 10)  # the circuit closed itself
         await load.stop()
         assert not load.failures, load.failures[:3]
     finally:
@@ -278,8 +239,9 @@ async def test_a_stream_is_served_by_its_variant_while_the_shadow_gets_a_copy(
             return sum(v.calls for r in await d.metrics() for v in r.variants
                        if v.method == "candidate" and v.errors == 0)
 
-        async with asyncio.timeout(5):  # the copy was read to its end, then discarded
-            while await shadow_calls() < 1:
-                await asyncio.sleep(0.05)
+        async def copied() -> bool:  # the copy was read to its end, then discarded
+            return await shadow_calls() >= 1
+
+        await eventually(copied, 5)
     finally:
         await d.stop()

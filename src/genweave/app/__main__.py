@@ -21,7 +21,7 @@ from genweave.app import app
 from genweave.app.gateway import Gateway
 from genweave.app.ingestor import CORPUS_JOB, Ingestor
 from genweave.deploy.local import LocalDeployer
-from genweave.deploy.serve import Runner
+from genweave.deploy.serve import ForegroundService as Runner
 from genweave.errors import GenweaveError
 from genweave.terminal_chat import chat
 from genweave.topology import resolve_topology

@@ -16,8 +16,9 @@ import collections
 import contextlib
 import logging
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+import time
+from collections.abc import Callable, Iterable
+from typing import Final, Protocol
 
 from genweave.component import spec_of
 from genweave.errors import GenweaveError
@@ -25,14 +26,40 @@ from genweave.runtime.introspect import Admin, ReplicaLoad
 from genweave.runtime.router import Router
 from genweave.topology import Autoscale
 
-if TYPE_CHECKING:
-    from genweave.deploy.local import LocalDeployer
-
-__all__ = ["Autoscaler", "ScalePlan"]
+__all__ = ["Autoscaler", "ScalableDeployment", "ScalePlan", "calls_in_flight"]
 
 logger = logging.getLogger("genweave.autoscale")
 
 SAMPLE_TIMEOUT: Final = 2.0
+
+
+class ScalableDeployment(Protocol):
+    """What an autoscaler needs of a deployer (``LocalDeployer`` is one)."""
+
+    def replica_count(self, group: str) -> int:
+        """Replicas of ``group``'s own version (not its variants'), running or starting."""
+        ...
+
+    async def calls_in_flight(self, group: str) -> int:
+        """Calls ``group``'s ready replicas are running now, summed."""
+        ...
+
+    async def scale(self, group: str, replicas: int) -> None:
+        """Run ``replicas`` replicas of ``group``; return once the new ones are ready."""
+        ...
+
+
+async def calls_in_flight(router: Router, addresses: Iterable[str]) -> int:
+    """Ask each replica how many calls it runs (``genweave.Admin.load``) and add them up.
+
+    A replica that does not answer within ``SAMPLE_TIMEOUT`` counts as idle:
+    it is starting, stopping or broken, and its supervisor deals with that.
+    """
+    load = spec_of(Admin).methods["load"]
+    loads = await asyncio.gather(*(
+        router.call_at(a, load, load.args_type(), SAMPLE_TIMEOUT) for a in addresses),
+        return_exceptions=True)
+    return sum(x.in_flight for x in loads if isinstance(x, ReplicaLoad))
 
 
 class ScalePlan:
@@ -75,48 +102,55 @@ class ScalePlan:
 
 
 class Autoscaler:
-    """Runs a ``ScalePlan`` against one group of a ``LocalDeployer``."""
+    """Runs a ``ScalePlan`` against one group of a deployment, every ``interval`` seconds.
 
-    def __init__(self, deployer: LocalDeployer, group: str, settings: Autoscale, router: Router,
-                 log: Callable[[str], None]) -> None:
-        self.deployer = deployer
+    Example::
+
+        autoscaler = Autoscaler(deployer, "generator", group.autoscale, log=print)
+        autoscaler.start()
+        ...
+        await autoscaler.close()
+    """
+
+    def __init__(self, deployment: ScalableDeployment, group: str, settings: Autoscale,
+                 log: Callable[[str], None], clock: Callable[[], float] = time.monotonic) -> None:
+        self.deployment = deployment
         self.group = group
         self.plan = ScalePlan(settings)
         self.log = log
-        self._router = router
-        self._load = spec_of(Admin).methods["load"]
-        self.last_in_flight = 0
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Sample and scale in the background until ``close``."""
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.plan.settings.interval)
             try:
-                await self.step(loop.time())
+                await self.step()
             except asyncio.CancelledError:
                 raise
             except (GenweaveError, TimeoutError, OSError) as exc:
                 logger.warning("autoscaler for %s: %s", self.group, exc)
 
-    async def step(self, now: float) -> None:
-        addresses = self.deployer.membership.endpoints(self.group)
-        loads = await asyncio.gather(*(
-            self._router.call_at(a, self._load, self._load.args_type(), SAMPLE_TIMEOUT)
-            for a in addresses), return_exceptions=True)
-        in_flight = sum(x.in_flight for x in loads if isinstance(x, ReplicaLoad))
-        self.last_in_flight = in_flight
-        current = len(self.deployer.primary_replicas(self.group))
-        target = self.plan.observe(now, in_flight, current)
+    async def step(self) -> None:
+        """Take one sample and scale the group if the plan says so."""
+        in_flight = await self.deployment.calls_in_flight(self.group)
+        current = self.deployment.replica_count(self.group)
+        target = self.plan.observe(self._clock(), in_flight, current)
         if target is None or target == current:
             return
         self.log(f"[autoscaler] {self.group}: {current} -> {target} replicas "
                  f"({in_flight} calls in flight, target "
                  f"{self.plan.settings.target_in_flight:g} per replica)")
-        await self.deployer.scale(self.group, target)
-        self.plan.changed(asyncio.get_running_loop().time())
+        await self.deployment.scale(self.group, target)
+        self.plan.changed(self._clock())
 
     async def close(self) -> None:
+        if self._task is None:
+            return
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task

@@ -1,9 +1,10 @@
-"""The local deployer: one process per group replica, under a supervisor.
+"""The local deployer: one process per group replica on this machine.
 
-The supervisor starts every replica, publishes which ones are ready (traffic
-only goes to ready replicas), restarts a replica that dies with exponential
-backoff, prefixes every log line with ``[group/replica]``, and stops
-gracefully: callers before callees, each replica finishing its calls in flight.
+It starts every replica (through the ``Supervisor``), publishes which ones are
+ready (traffic only goes to ready replicas), changes a running group (scale,
+rollout, stop, start), serves the control socket its workers and the CLI talk
+to, and stops gracefully: callers before callees, each replica finishing its
+calls in flight.
 
 Example::
 
@@ -15,16 +16,12 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import itertools
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,21 +29,15 @@ import msgspec
 
 from genweave.application import App
 from genweave.component import spec_of
-from genweave.deploy.autoscale import Autoscaler
+from genweave.deploy.autoscale import Autoscaler, calls_in_flight
 from genweave.deploy.base import Deployment
-from genweave.deploy.control import (
-    CONTROL_SOCKET,
-    WORKER_ENV,
-    Control,
-    DeploymentInfo,
-    WorkerSpec,
-)
+from genweave.deploy.control import CONTROL_SOCKET, Control, DeploymentInfo
 from genweave.deploy.ordering import caller_waves
+from genweave.deploy.supervisor import Replica, Supervisor, wait_started
 from genweave.errors import GenweaveError, TopologyError
 from genweave.runtime.introspect import (
     DeploymentStatus,
     ReplicaMetrics,
-    ReplicaState,
     ReplicaStatus,
     collect_metrics,
 )
@@ -58,20 +49,15 @@ from genweave.runtime.membership import (
     replica_addresses,
 )
 from genweave.runtime.refs import ComponentProxy, remote_proxy
-from genweave.runtime.router import DEFAULT_READY_WAIT, Router
+from genweave.runtime.router import Router
 from genweave.topology import Topology, validate
 from genweave.transport.endpoints import listen
 from genweave.transport.server import Dispatcher
 
-__all__ = ["DeployError", "LocalDeployer"]
+__all__ = ["DeployError", "LocalDeployer", "log_to_stderr"]
 
 DEFAULT_START_TIMEOUT: Final = 60.0
 DEFAULT_GRACE: Final = 10.0
-BACKOFF_FIRST: Final = 0.1
-BACKOFF_MAX: Final = 10.0
-STABLE_AFTER: Final = 30.0
-"""A replica that ran this long before dying restarts without accumulated backoff."""
-LOG_TAIL: Final = 30
 CLIENT: Final = "client"
 
 
@@ -79,43 +65,24 @@ class DeployError(GenweaveError):
     """A deployment could not start; the message carries the failing replica's last logs."""
 
 
-@dataclass(eq=False)
-class Replica:
-    """One process of a group, across its restarts."""
-
-    group: str
-    index: int
-    topology: Topology
-    """What this replica runs: a rollout starts new replicas with a new topology."""
-    variant: str | None = None
-    serving: bool = True
-    """Whether it takes traffic once ready (new replicas of a rollout wait for the switch)."""
-    process: asyncio.subprocess.Process | None = None
-    address: str | None = None
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set once the replica was first ready; readiness now is ``address is not None``."""
-    stopping: bool = False
-    restarts: int = 0
-    logs: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=LOG_TAIL))
-    task: asyncio.Task[None] | None = None
-    state: ReplicaState = "starting"
-
-    @property
-    def name(self) -> str:
-        return f"{self.group}/{self.index}"
-
-
-def _stderr(line: str) -> None:
+def log_to_stderr(line: str) -> None:
+    """Where a deployment's log lines go unless told otherwise."""
     print(line, file=sys.stderr, flush=True)
 
 
 class LocalDeployer(Deployment):
-    """Supervises one process per group replica on this machine."""
+    """Supervises one process per group replica on this machine.
+
+    ``log`` receives every line the supervisor and the replicas write;
+    ``grace`` is how long a stopping replica may finish its calls;
+    ``ready_wait`` (seconds; ``None``: the router's default) is how long a call
+    waits for a group with no ready replica, e.g. while it restarts.
+    """
 
     def __init__(self, app: App, topology: Topology, *, import_path: str | None = None,
-                 rundir: str | Path | None = None, log: Callable[[str], None] = _stderr,
+                 rundir: str | Path | None = None, log: Callable[[str], None] = log_to_stderr,
                  start_timeout: float = DEFAULT_START_TIMEOUT, grace: float = DEFAULT_GRACE,
-                 ready_wait: float = DEFAULT_READY_WAIT) -> None:
+                 ready_wait: float | None = None) -> None:
         super().__init__(app, topology)
         path = import_path or app.import_path()
         if path is None:
@@ -130,6 +97,8 @@ class LocalDeployer(Deployment):
         self._ready_wait = ready_wait
         self._own_rundir = rundir is None
         self.rundir = Path(rundir) if rundir else Path(tempfile.mkdtemp(prefix="genweave-"))
+        self._supervisor = Supervisor(path, f"unix:{self.control_address_path}", self.rundir,
+                                      grace, log, on_gone=self._unpublish)
         self.membership = Membership()
         self.replicas: dict[str, list[Replica]] = {g.name: [] for g in topology.groups}
         self._indices = {g.name: itertools.count() for g in topology.groups}
@@ -153,29 +122,34 @@ class LocalDeployer(Deployment):
         control = Dispatcher(self.app.name, "supervisor",
                              {"genweave.Control": (Control(self), spec_of(Control))})
         self._control_server, _ = await listen(f"unix:{self.control_address_path}", control)
-        self._router = Router(self.app.name, CLIENT, self.membership, ready_wait=self._ready_wait,
+        self._router = Router(self.app.name, CLIENT, self.membership,
                               max_message_bytes=self.topology.max_message_bytes,
                               limits=self.topology.limits())
+        if self._ready_wait is not None:
+            self._router.ready_wait = self._ready_wait
         for replica in self._all_replicas():
-            replica.task = asyncio.create_task(self._supervise(replica))
-        failure = await self._wait_started(self._all_replicas())
+            self._supervisor.start(replica)
+        failure = await wait_started(self._all_replicas(), self.start_timeout)
         if failure is not None:
             await self.stop()
             raise DeployError(failure)
         self.log(f"[supervisor] {self.app.name}: {self._summary()} ready")
         for group in self.topology.groups:
             if group.autoscale is not None:
-                self._autoscalers.append(Autoscaler(self, group.name, group.autoscale,
-                                                    self._router, self.log))
+                autoscaler = Autoscaler(self, group.name, group.autoscale, self.log)
+                autoscaler.start()
+                self._autoscalers.append(autoscaler)
 
     async def stop(self) -> None:
         if self._stopping:
             return
         self._stopping = True
+        self._supervisor.closing = True
         for autoscaler in self._autoscalers:
             await autoscaler.close()
         for wave in caller_waves(self.app, self.topology):
-            await asyncio.gather(*(self._stop_replica(r) for g in wave for r in self.replicas[g]))
+            await asyncio.gather(*(self._supervisor.stop(r) for g in wave
+                                   for r in self.replicas[g]))
         if self._router is not None:
             await self._router.close()
         if self._control_server is not None:
@@ -186,33 +160,15 @@ class LocalDeployer(Deployment):
             for socket in self.rundir.glob("*.sock"):
                 socket.unlink(missing_ok=True)
 
-    async def _stop_replica(self, replica: Replica) -> None:
-        replica.stopping = True
-        self._unpublish(replica)
-        process = replica.process
-        if process is not None and process.returncode is None:
-            _signal_group(process, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), self.grace + 2)
-            except TimeoutError:
-                self.log(f"[supervisor] {replica.name} did not stop in time; killing it")
-                _signal_group(process, signal.SIGKILL)
-        if replica.task is not None:
-            await replica.task
-
     async def stop_group(self, group: str) -> None:
         """Stop every replica of ``group`` gracefully and keep it down (fault drills)."""
-        await asyncio.gather(*(self._stop_replica(r) for r in self.replicas[group]))
+        await asyncio.gather(*(self._supervisor.stop(r) for r in self.replicas[group]))
 
     async def start_group(self, group: str) -> None:
         """Bring a stopped group back and wait until its replicas are ready."""
         for replica in self.replicas[group]:
-            if replica.task is not None and not replica.task.done():
-                continue
-            replica.stopping = False
-            replica.state = "starting"
-            replica.ready = asyncio.Event()
-            replica.task = asyncio.create_task(self._supervise(replica))
+            if replica.task is None or replica.task.done():
+                self._supervisor.start(replica)
         self._publish()
         async with asyncio.timeout(self.start_timeout):
             await asyncio.gather(*(r.ready.wait() for r in self.replicas[group]))
@@ -234,10 +190,10 @@ class LocalDeployer(Deployment):
             self.replicas[group] = [r for r in self.replicas[group] if r not in removed]
             self.topology = _with_group(self.topology, group, replicas=replicas)
             for replica in added:
-                replica.task = asyncio.create_task(self._supervise(replica))
-            await asyncio.gather(*(self._stop_replica(r) for r in removed))
+                self._supervisor.start(replica)
+            await asyncio.gather(*(self._supervisor.stop(r) for r in removed))
             self._publish()
-            failure = await self._wait_started(added)
+            failure = await wait_started(added, self.start_timeout)
             if failure is not None:
                 raise DeployError(f"scaling group '{group}' to {replicas}: {failure}")
         self.log(f"[supervisor] {group}: {replicas} replica{'s' if replicas != 1 else ''}")
@@ -256,26 +212,17 @@ class LocalDeployer(Deployment):
         async with self._changing:
             current = self.topology.group(group)
             new_version = version or _next_version(current.version)
-            merged = dict(self.topology.settings)
-            for name, table in (settings or {}).items():
-                if name not in current.components:
-                    raise TopologyError(f"rollout of group '{group}': component '{name}' is "
-                                        f"not in it (it has {', '.join(current.components)})")
-                merged[name] = {**merged.get(name, {}), **table}
-            topology = validate(_with_group(msgspec.structs.replace(self.topology,
-                                                                   settings=merged),
-                                            group, version=new_version),
-                                self.app, source=f"rollout of group '{group}'")
+            topology = self._rolled_out(group, settings or {}, new_version)
             old = self.primary_replicas(group)
             new = [self._new_replica(group, topology=topology, serving=False)
                    for _ in range(max(1, len(old)))]
             self.log(f"[supervisor] {group}: rolling out version {new_version} "
                      f"({len(new)} replica{'s' if len(new) != 1 else ''})")
             for replica in new:
-                replica.task = asyncio.create_task(self._supervise(replica))
-            failure = await self._wait_started(new)
+                self._supervisor.start(replica)
+            failure = await wait_started(new, self.start_timeout)
             if failure is not None:
-                await asyncio.gather(*(self._stop_replica(r) for r in new))
+                await asyncio.gather(*(self._supervisor.stop(r) for r in new))
                 self.replicas[group] = [r for r in self.replicas[group] if r not in new]
                 raise DeployError(f"rollout of group '{group}' to version {new_version} failed; "
                                   f"version {current.version} keeps serving. {failure}")
@@ -286,29 +233,25 @@ class LocalDeployer(Deployment):
                 replica.address = None
             self.topology = topology
             self._publish()  # one view: the new replicas in, the old ones out
-            await asyncio.gather(*(self._stop_replica(r) for r in old))
+            await asyncio.gather(*(self._supervisor.stop(r) for r in old))
             self.replicas[group] = [r for r in self.replicas[group] if r not in old]
         self.log(f"[supervisor] {group}: version {new_version} serves; "
                  f"version {current.version} drained")
         return new_version
 
-    async def _wait_started(self, replicas: list[Replica]) -> str | None:
-        """Wait until every replica is ready; else why not (its output, or a timeout)."""
-        ready: asyncio.Future[Any] = asyncio.gather(*(r.ready.wait() for r in replicas))
-        tasks = [r.task for r in replicas if r.task is not None]
-        done, _ = await asyncio.wait([ready, *tasks], timeout=self.start_timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if ready in done:
-            return None
-        ready.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ready
-        failed = next((r for r in replicas if r.task in done), None)
-        if failed is None:
-            waiting = [r.name for r in replicas if not r.ready.is_set()]
-            return f"replicas {', '.join(waiting)} not ready within {self.start_timeout:g}s"
-        tail = "\n".join(f"    {line}" for line in failed.logs)
-        return f"replica {failed.name} exited before it was ready; its last output:\n{tail}"
+    def _rolled_out(self, group: str, settings: dict[str, dict[str, Any]],
+                    version: str) -> Topology:
+        """The topology with ``group`` at ``version`` and ``settings`` merged in, validated."""
+        components = self.topology.group(group).components
+        merged = dict(self.topology.settings)
+        for name, table in settings.items():
+            if name not in components:
+                raise TopologyError(f"rollout of group '{group}': component '{name}' is "
+                                    f"not in it (it has {', '.join(components)})")
+            merged[name] = {**merged.get(name, {}), **table}
+        changed = msgspec.structs.replace(self.topology, settings=merged)
+        return validate(_with_group(changed, group, version=version), self.app,
+                        source=f"rollout of group '{group}'")
 
     def _new_replica(self, group: str, variant: str | None = None,
                      topology: Topology | None = None, serving: bool = True) -> Replica:
@@ -321,57 +264,16 @@ class LocalDeployer(Deployment):
         """The replicas of ``group``'s own version (not of its experiment variants)."""
         return [r for r in self.replicas[group] if r.variant is None]
 
-    # -- supervision ---------------------------------------------------------------
+    # -- what the autoscaler calls ---------------------------------------------------
 
-    async def _supervise(self, replica: Replica) -> None:
-        delay = BACKOFF_FIRST
-        loop = asyncio.get_running_loop()
-        while not (self._stopping or replica.stopping):
-            started = loop.time()
-            process = await self._spawn(replica)
-            pump = asyncio.create_task(self._pump(replica, process))
-            code = await process.wait()
-            await pump
-            self._unpublish(replica)
-            if self._stopping or replica.stopping:
-                replica.state = "stopped"
-                return
-            if not replica.ready.is_set():
-                replica.state = "failed"
-                return
-            replica.state = "restarting"
-            delay = BACKOFF_FIRST if loop.time() - started > STABLE_AFTER else delay
-            self.log(f"[supervisor] {replica.name} exited with code {code}; "
-                     f"restarting in {delay:.1f}s")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX)
-            replica.restarts += 1
-            replica.state = "starting"
+    def replica_count(self, group: str) -> int:
+        """Replicas of ``group``'s own version, running or starting."""
+        return len(self.primary_replicas(group))
 
-    async def _spawn(self, replica: Replica) -> asyncio.subprocess.Process:
-        if self.topology.transport == "tcp":
-            address = "tcp:127.0.0.1:0"
-        else:
-            address = f"unix:{self.rundir / f'{replica.group}-{replica.index}.sock'}"
-        spec = WorkerSpec(self.import_path, replica.topology, replica.group, replica.index,
-                          address, f"unix:{self.control_address_path}", os.getpid(), self.grace,
-                          replica.variant)
-        env = {**os.environ, WORKER_ENV: msgspec.json.encode(spec).decode(),
-               "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path),
-               "PYTHONUNBUFFERED": "1"}
-        replica.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "genweave.deploy.worker",
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
-        )
-        return replica.process
-
-    async def _pump(self, replica: Replica, process: asyncio.subprocess.Process) -> None:
-        assert process.stdout is not None
-        async for raw in process.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            replica.logs.append(line)
-            self.log(f"[{replica.name}] {line}")
+    async def calls_in_flight(self, group: str) -> int:
+        """Calls ``group``'s ready replicas are running now, summed."""
+        assert self._router is not None, "the deployment is not started"
+        return await calls_in_flight(self._router, self.membership.endpoints(group))
 
     # -- what Control calls ----------------------------------------------------------
 
@@ -403,7 +305,7 @@ class LocalDeployer(Deployment):
 
     def status(self) -> DeploymentStatus:
         return DeploymentStatus(self.app.name, self.topology.name, [
-            ReplicaStatus(r.group, r.index, r.state, self.pid(r.group, r.index), r.restarts,
+            ReplicaStatus(r.group, r.index, r.state, r.pid, r.restarts,
                           r.topology.group(r.group).version, r.variant or "")
             for r in self._all_replicas()
         ])
@@ -448,8 +350,7 @@ class LocalDeployer(Deployment):
     def pid(self, group: str, replica: int = 0) -> int | None:
         """The process id of replica number ``replica`` of ``group``, if it is running."""
         target = self._replica(group, replica)
-        process = target.process if target is not None else None
-        return None if process is None or process.returncode is not None else process.pid
+        return None if target is None else target.pid
 
     async def wait_ready(self, group: str, replica: int = 0, timeout: float = 30.0) -> None:
         """Wait until a replica is (again) ready, e.g. after a restart."""
@@ -482,8 +383,3 @@ def _next_version(version: str) -> str:
         return str(int(version) + 1)
     head, dot, tail = version.rpartition(".")
     return f"{head}.{int(tail) + 1}" if dot and tail.isdigit() else f"{version}.1"
-
-
-def _signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, sig)

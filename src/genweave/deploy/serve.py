@@ -1,4 +1,4 @@
-"""``genweave run``: supervise an app until SIGINT/SIGTERM, then stop it gracefully.
+"""``genweave run``: supervise an app in the foreground until SIGINT/SIGTERM, then stop it.
 
 Signal handlers only enqueue; the main loop dispatches to ``handle_<signal>``
 methods, so tests drive it by putting signals in the queue.
@@ -7,84 +7,45 @@ methods, so tests drive it by putting signals in the queue.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from genweave.application import App
 from genweave.deploy.attach import default_rundir
-from genweave.deploy.base import Deployment
 from genweave.deploy.control import CONTROL_SOCKET
-from genweave.deploy.local import DeployError, LocalDeployer
-from genweave.errors import InvalidArgument
+from genweave.deploy.invoke import invoke
+from genweave.deploy.local import DeployError, LocalDeployer, log_to_stderr
 from genweave.topology import Topology
-from genweave.transport.server import describe_validation_error
 
-__all__ = ["Runner", "invoke", "parse_call"]
-
-
-def parse_call(text: str) -> tuple[str, str, dict[str, Any]]:
-    """``'Component.method {"arg": 1}'`` -> (component, method, keyword arguments)."""
-    target, _, raw_args = text.strip().partition(" ")
-    component, sep, method = target.rpartition(".")
-    if not sep or not component or not method:
-        raise ValueError(f"expected 'Component.method JSON-ARGS', got {text!r}")
-    args = json.loads(raw_args) if raw_args.strip() else {}
-    if not isinstance(args, dict):
-        raise ValueError("call arguments must be a JSON object of parameter names to values")
-    return component, method, args
+__all__ = ["ForegroundService"]
 
 
-async def invoke(deployment: Deployment, text: str, out: Callable[[str], None]) -> None:
-    """Make the call described by ``text`` and print its result (each item, for streams)."""
-    component, method_name, kwargs = parse_call(text)
-    spec = deployment.app.spec(component)
-    if method_name not in spec.methods:
-        raise ValueError(f"{component} has no method '{method_name}'; it has "
-                         f"{', '.join(sorted(spec.methods))}")
-    method = spec.methods[method_name]
-    unknown = sorted(set(kwargs) - {p.name for p in method.params})
-    if unknown:
-        raise InvalidArgument(f"unknown parameter '{unknown[0]}'", component=component,
-                              method=method_name)
-    try:
-        args = msgspec.convert(kwargs, method.args_type)
-    except msgspec.ValidationError as exc:
-        raise InvalidArgument(describe_validation_error(str(exc)), component=component,
-                              method=method_name) from None
-    values = {name: getattr(args, name) for name in args.__struct_fields__}
-    fn = getattr(deployment.proxy(component), method_name)
-    if method.stream:
-        async for item in fn(**values):
-            out(_to_json(item))
-    else:
-        out(_to_json(await fn(**values)))
+class ForegroundService:
+    """Runs an app under a ``LocalDeployer`` in the foreground, as a service manager would.
 
+    It refuses to start a second copy on the same rundir (whose control socket
+    the CLI attaches to), prints the groups and their pids, makes the ``call``
+    if one is given, runs ``on_ready``, and serves until SIGINT or SIGTERM;
+    then it stops the deployment gracefully.  ``out`` gets what it reports,
+    ``log`` every line of the supervisor and the replicas (default: stderr).
 
-def _to_json(value: object) -> str:
-    def enc_hook(obj: Any) -> Any:
-        if hasattr(obj, "tolist"):
-            return obj.tolist()
-        raise TypeError(f"cannot show a {type(obj).__name__} as JSON")
+    Example::
 
-    return msgspec.json.encode(value, enc_hook=enc_hook).decode()
-
-
-class Runner:
-    """Runs a ``LocalDeployer`` in the foreground, like a service manager would."""
+        service = ForegroundService(app, preset("hybrid", app), "examples.hello:app")
+        sys.exit(asyncio.run(service.run()))
+    """
 
     def __init__(self, app: App, topology: Topology, import_path: str,
                  rundir: Path | None = None, call: str | None = None,
                  out: Callable[[str], None] = print,
                  on_ready: Callable[[LocalDeployer], Coroutine[Any, Any, None]] | None = None,
-                 ) -> None:
+                 log: Callable[[str], None] = log_to_stderr) -> None:
         self.rundir = rundir or default_rundir(app.name)
-        self.deployer = LocalDeployer(app, topology, import_path=import_path, rundir=self.rundir)
+        self.deployer = LocalDeployer(app, topology, import_path=import_path, rundir=self.rundir,
+                                      log=log)
         self.call = call
         self.out = out
         self.on_ready = on_ready
