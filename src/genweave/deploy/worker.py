@@ -35,7 +35,8 @@ logger = logging.getLogger("genweave.worker")
 
 
 class Worker:
-    """The main loop of a replica; signals only enqueue, ``handle_*`` methods act."""
+    """The main loop of a replica: signals, or losing the supervisor, only enqueue an event;
+    the loop serves until the first one, then drains and stops."""
 
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
