@@ -1,5 +1,11 @@
 """The reference app's gateway: OpenAI's endpoints mapped onto its components.
 
+Chat, completions, embeddings, images and moderations in OpenAI's shapes (the
+streams shaped by :mod:`genweave.app.openai_stream`), plus document ingestion;
+health, readiness, metrics, the live status view (:mod:`genweave.gateway.ops`)
+and the console (:mod:`genweave.gateway.console`, with the app's own panels
+from :mod:`genweave.app.console`) come from the framework.
+
 A component like any other: under ``monolith`` it shares the process with
 everything it calls (direct calls), under ``microservices`` each endpoint is
 one hop away.  Settings come from ``[components.Gateway]``::
@@ -13,53 +19,38 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import collections
 import time
-from collections.abc import AsyncIterator
 from http import HTTPStatus
-from pathlib import Path
 from typing import Annotated, Any, Final
 
 import msgspec
 import numpy as np
-from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
 
 from genweave.app.assistant import Assistant
+from genweave.app.console import PANELS
 from genweave.app.embedder import Embedder
 from genweave.app.generator import Generator
 from genweave.app.illustrator import Illustrator
 from genweave.app.ingestor import Ingestor
 from genweave.app.moderator import Moderator
-from genweave.app.types import (
-    ChatEvent,
-    ChatMessage,
-    ChatRequest,
-    DocumentIn,
-    JobStatus,
-    MediaType,
-)
+from genweave.app.openai_stream import chat_chunks, chat_completion, completion_chunks, openai_usage
+from genweave.app.types import ChatMessage, ChatRequest, DocumentIn, JobStatus, MediaType
 from genweave.component import Ref, component
 from genweave.gateway import openai as oa
 from genweave.gateway.api import Api, ApiCall, sse
 from genweave.gateway.auth import ApiKey, KeyRing
+from genweave.gateway.console import Console
 from genweave.gateway.errors import APIError
-from genweave.gateway.metrics import CONTENT_TYPE, render
+from genweave.gateway.ops import Operations
 from genweave.gateway.server import HttpServer
 from genweave.models.generation.base import GenerationParams
-from genweave.observe.summary import MethodSummary, Totals, summarize, totals
 from genweave.runtime.introspect import Runtime
 
 __all__ = ["Gateway", "GatewaySettings"]
 
-CONSOLE_DIR: Final = Path(__file__).resolve().parent.parent / "gateway" / "console"
 CHAT_MODEL: Final = "genweave-assistant"
 MODERATION_MODEL: Final = "genweave-moderation"
 FAMILIES: Final = ("chat", "completions", "embeddings", "images", "moderations")
-STATUS_WINDOW: Final = 1.0
-"""Seconds over which the live view's request rates and latencies are measured."""
-STATUS_SAMPLES: Final = 64
 MODEL_ID_TTL: Final = 30.0
 """Seconds a component's model id is reused (a rollout may change it)."""
 
@@ -75,31 +66,6 @@ class GatewaySettings(msgspec.Struct, frozen=True):
     console: bool = True
 
 
-class StatusReplica(msgspec.Struct, frozen=True):
-    name: str
-    state: str
-    pid: int | None
-    restarts: int
-    version: str = "1"
-    """The version it runs, or its experiment variant's name."""
-
-
-class StatusGroup(msgspec.Struct, frozen=True):
-    name: str
-    components: list[str]
-    replicas: list[StatusReplica]
-
-
-class DeploymentView(msgspec.Struct, frozen=True):
-    """The console's live view: groups, replicas and per-method traffic."""
-
-    app: str
-    topology: str
-    ready: bool
-    groups: list[StatusGroup]
-    methods: list[MethodSummary]
-
-
 class DocumentRequest(msgspec.Struct, kw_only=True):
     title: Annotated[str, msgspec.Meta(max_length=500)]
     text: Annotated[str, msgspec.Meta(pattern=r"\S")]
@@ -109,7 +75,7 @@ class DocumentRequest(msgspec.Struct, kw_only=True):
 
 @component(config=GatewaySettings)
 class Gateway:
-    """Serves the OpenAI-compatible API, health, metrics and the console."""
+    """Serves the OpenAI-compatible API, with the framework's health, metrics and console."""
 
     config: GatewaySettings
     runtime: Runtime
@@ -121,7 +87,6 @@ class Gateway:
     ingestor: Ref[Ingestor]
 
     async def on_start(self) -> None:
-        self._samples: collections.deque[Totals] = collections.deque(maxlen=STATUS_SAMPLES)
         self._model_cache: dict[str, tuple[str, float]] = {}
         api = Api("genweave reference app", keys=KeyRing(self.config.api_keys),
                   max_body_bytes=self.config.max_body_bytes, timeout=self.config.request_timeout,
@@ -154,14 +119,9 @@ class Gateway:
         api.post("/v1/genweave/documents", body=DocumentRequest, response=JobStatus)(
             self._ingest)
         api.get("/v1/genweave/jobs/{job_id}", response=JobStatus)(self._job)
-        # It names processes and pids: keyed like the API, but polling spends no rate limit.
-        api.get("/v1/genweave/status", response=DeploymentView, metered=False)(self._status)
-        api.get("/healthz", auth=False)(self._healthz)
-        api.get("/readyz", auth=False)(self._readyz)
-        api.get("/metrics", auth=False)(self._metrics)
+        Operations(self.runtime).add_to(api)
         if self.config.console:
-            api.mount(Route("/", self._console, methods=["GET"]))
-            api.mount(Route("/console/{name}", self._console_file, methods=["GET"]))
+            Console(PANELS).add_to(api)
 
     async def _model_id(self, family: str) -> str:
         """The model id behind an endpoint family, asked of its component and cached.
@@ -209,9 +169,9 @@ class Gateway:
         events = self.assistant.chat(request)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return await sse(_chat_chunks(events, completion_id, created, model, include_usage),
+            return await sse(chat_chunks(events, completion_id, created, model, include_usage),
                              call.timeout)
-        return await _chat_completion(events, completion_id, created, model)
+        return await chat_completion(events, completion_id, created, model)
 
     async def _complete(self, call: ApiCall, body: oa.CompletionRequest) -> Any:
         model = await self._check_model(body.model, "completions")
@@ -223,7 +183,7 @@ class Gateway:
             if len(prompts) > 1:
                 raise APIError(HTTPStatus.BAD_REQUEST, "Streaming takes a single prompt.",
                                param="prompt")
-            return await sse(_completion_chunks(self.generator.generate(prompts[0], params),
+            return await sse(completion_chunks(self.generator.generate(prompts[0], params),
                                                 completion_id, created, model), call.timeout)
         choices, prompt_tokens, completion_tokens = [], 0, 0
         for index, prompt in enumerate(prompts):
@@ -238,7 +198,7 @@ class Gateway:
             choices.append(oa.CompletionChoice(index=index, text="".join(text),
                                                finish_reason=finish))
         return oa.Completion(id=completion_id, created=created, model=model, choices=choices,
-                             usage=_usage(prompt_tokens, completion_tokens))
+                             usage=openai_usage(prompt_tokens, completion_tokens))
 
     async def _embeddings(self, call: ApiCall, body: oa.EmbeddingRequest) -> oa.EmbeddingResponse:
         model = await self._check_model(body.model, "embeddings")
@@ -281,60 +241,11 @@ class Gateway:
     async def _job(self, call: ApiCall, body: None) -> JobStatus:
         return await self.ingestor.job(call.request.path_params["job_id"])
 
-    async def _status(self, call: ApiCall, body: None) -> DeploymentView:
-        status = await self.runtime.status()
-        now = totals(await self.runtime.metrics(), time.monotonic())
-        rows = summarize(now, self._window_start(now))
-        self._samples.append(now)
-        groups = [StatusGroup(g.name, list(g.components), [
-            StatusReplica(r.name, r.state, r.pid, r.restarts, r.variant or r.version)
-            for r in status.replicas if r.group == g.name]) for g in self.runtime.topology.groups]
-        return DeploymentView(status.app, status.topology, status.ready(), groups, rows)
-
-    def _window_start(self, now: Totals) -> Totals | None:
-        """The latest sample at least ``STATUS_WINDOW`` old, so that rates do not depend
-        on how many consoles (or ``genweave status``) poll, or how often."""
-        earlier = [s for s in self._samples if now.at - s.at >= STATUS_WINDOW]
-        if earlier:
-            return earlier[-1]
-        return self._samples[0] if self._samples else None
-
-    async def _healthz(self, call: ApiCall, body: None) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def _readyz(self, call: ApiCall, body: None) -> Response:
-        status = await self.runtime.status()
-        waiting = sorted({r.group for r in status.replicas} - {
-            r.group for r in status.replicas if r.state == "ready"})
-        code = HTTPStatus.OK if status.ready() else HTTPStatus.SERVICE_UNAVAILABLE
-        return JSONResponse({"ready": status.ready(), "waiting_for": waiting}, status_code=code)
-
-    async def _metrics(self, call: ApiCall, body: None) -> Response:
-        body_bytes = render(await self.runtime.status(), await self.runtime.metrics())
-        return Response(body_bytes, media_type=CONTENT_TYPE)
-
-    async def _console(self, request: Request) -> Response:
-        return FileResponse(CONSOLE_DIR / "index.html")
-
-    async def _console_file(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        path = (CONSOLE_DIR / name).resolve()
-        if path.parent != CONSOLE_DIR or not path.is_file():
-            return JSONResponse({"error": {"message": f"no console file {name}",
-                                           "type": "not_found_error", "param": None,
-                                           "code": None}}, status_code=404)
-        return FileResponse(path)
-
 
 def _stops(stop: str | list[str] | None) -> list[str]:
     if stop is None:
         return []
     return [stop] if isinstance(stop, str) else list(stop)
-
-
-def _usage(prompt_tokens: int, completion_tokens: int) -> oa.Usage:
-    return oa.Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                    total_tokens=prompt_tokens + completion_tokens)
 
 
 def _encode_vector(row: np.ndarray, encoding: str) -> list[float] | str:
@@ -343,70 +254,3 @@ def _encode_vector(row: np.ndarray, encoding: str) -> list[float] | str:
     return [float(x) for x in row]
 
 
-def _extras(event: ChatEvent) -> dict[str, Any] | None:
-    if event.type == "citations":
-        return {"citations": msgspec.to_builtins(event.citations)}
-    if event.type == "degraded":
-        return {"degraded": event.degraded}
-    if event.type == "blocked":
-        return {"blocked": event.categories}
-    if event.type == "image" and event.image is not None:
-        return {"image": {"b64_json": base64.b64encode(event.image.png).decode(),
-                          "detail": event.image.detail}}
-    return None
-
-
-async def _chat_chunks(events: AsyncIterator[ChatEvent], completion_id: str, created: int,
-                       model: str, include_usage: bool) -> AsyncIterator[bytes]:
-    encode = msgspec.json.encode
-
-    def chunk(delta: oa.Delta, finish: str | None = None, **extra: Any) -> bytes:
-        return encode(oa.ChatCompletionChunk(
-            id=completion_id, created=created, model=model,
-            choices=[oa.ChunkChoice(delta=delta, finish_reason=finish)], **extra))
-
-    yield chunk(oa.Delta(role="assistant", content=""))
-    async for event in events:
-        if event.type == "delta":
-            yield chunk(oa.Delta(content=event.text))
-        elif event.type == "done":
-            yield chunk(oa.Delta(), event.finish_reason or "stop",
-                        genweave={"degraded": event.degraded} if event.degraded else None)
-            if include_usage and event.usage is not None:
-                yield encode(oa.ChatCompletionChunk(
-                    id=completion_id, created=created, model=model, choices=[],
-                    usage=_usage(event.usage.prompt_tokens, event.usage.completion_tokens)))
-        else:
-            yield chunk(oa.Delta(), genweave=_extras(event))
-
-
-async def _chat_completion(events: AsyncIterator[ChatEvent], completion_id: str, created: int,
-                           model: str) -> oa.ChatCompletion:
-    text: list[str] = []
-    extras: dict[str, Any] = {}
-    finish, usage = "stop", _usage(0, 0)
-    async for event in events:
-        if event.type == "delta":
-            text.append(event.text)
-        elif event.type == "done":
-            finish = event.finish_reason or "stop"
-            if event.usage is not None:
-                usage = _usage(event.usage.prompt_tokens, event.usage.completion_tokens)
-            if event.degraded:
-                extras["degraded"] = event.degraded
-        else:
-            extras.update(_extras(event) or {})
-    return oa.ChatCompletion(
-        id=completion_id, created=created, model=model, usage=usage,
-        choices=[oa.ChatChoice(message=oa.ChoiceMessage(content="".join(text)),
-                               finish_reason=finish)],
-        genweave=extras or None)
-
-
-async def _completion_chunks(deltas: AsyncIterator[Any], completion_id: str, created: int,
-                             model: str) -> AsyncIterator[bytes]:
-    async for delta in deltas:
-        yield msgspec.json.encode(oa.Completion(
-            id=completion_id, created=created, model=model,
-            choices=[oa.CompletionChoice(index=0, text=delta.text,
-                                         finish_reason=delta.finish_reason)]))
