@@ -72,6 +72,7 @@ class ScalePlan:
         """When the current window of samples began (start, or the last change)."""
 
     def wanted(self, in_flight: float) -> int:
+        """Replicas that ``in_flight`` calls want, within ``[min, max]``."""
         s = self.settings
         return min(s.max, max(s.min, math.ceil(in_flight / s.target_in_flight)))
 
