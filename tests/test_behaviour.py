@@ -10,6 +10,7 @@ import asyncio
 
 import numpy as np
 import pytest
+from sample_app import Answer, Front, Model, QuotaError, Store
 
 import genweave
 from genweave import (
@@ -19,7 +20,6 @@ from genweave import (
     Deployment,
     InvalidArgument,
 )
-from sample_app import Answer, Front, Model, QuotaError, Store
 
 
 async def eventually(check, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]

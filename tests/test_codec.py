@@ -6,9 +6,14 @@ import msgspec
 import numpy as np
 import pytest
 
-from genweave.codec import check_serialisable, decoder, encoder, type_name
+from genweave.codec import (
+    check_serialisable,
+    decoder,
+    describe_validation_error,
+    encoder,
+    type_name,
+)
 from genweave.errors import DefinitionError
-from genweave.transport.server import describe_validation_error
 
 
 @pytest.mark.parametrize("array", [

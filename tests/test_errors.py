@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import pickle
 
+from sample_app import QuotaError
+
 from genweave.errors import (
     CallError,
     ComponentError,
@@ -15,7 +17,6 @@ from genweave.errors import (
     error_kind,
     find_exception_class,
 )
-from sample_app import QuotaError
 
 
 def test_call_errors_render_target_and_place() -> None:

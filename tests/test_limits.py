@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 import msgspec
 import pytest
 import pytest_asyncio
+from sample_app import Front, Model, app
 
 from genweave import Deployment, MessageTooLarge, Overloaded, deploy
 from genweave.topology import Topology, preset
-from sample_app import Front, Model, app
 
 LIMIT = 1 << 20
 

@@ -8,6 +8,7 @@ definition time, whether a type can cross a process boundary at all.
 
 from __future__ import annotations
 
+import re
 import struct
 import types
 import typing
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "check_serialisable",
     "decoder",
+    "describe_validation_error",
     "encoder",
     "type_name",
 ]
@@ -135,3 +137,24 @@ def type_name(tp: Any) -> str:
         return f"{base or repr(origin)}[{', '.join(type_name(a) for a in args)}]"
     name = getattr(tp, "__qualname__", None)
     return name if isinstance(name, str) else repr(tp)
+
+
+_MISSING = re.compile(r"^Object missing required field `([^`]+)`$")
+
+
+def describe_validation_error(message: str) -> str:
+    """Name the parameter in a msgspec validation message about a method's arguments.
+
+    ``Expected `int`, got `str` - at `$.n``` becomes
+    ``parameter 'n': expected `int`, got `str```.
+    """
+    missing = _MISSING.match(message)
+    if missing:
+        return f"missing required parameter '{missing.group(1)}'"
+    reason, sep, path = message.partition(" - at `$.")
+    if not sep:
+        return message
+    path = path.rstrip("`")
+    name = re.split(r"[.\[]", path, maxsplit=1)[0]
+    location = f" (at {path})" if path != name else ""
+    return f"parameter '{name}': {reason[:1].lower()}{reason[1:]}{location}"

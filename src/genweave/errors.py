@@ -32,6 +32,7 @@ from http import HTTPStatus
 from typing import ClassVar
 
 __all__ = [
+    "CALL_ERRORS",
     "CallError",
     "CircuitOpen",
     "ComponentError",
@@ -47,6 +48,10 @@ __all__ = [
     "ProtocolError",
     "TopologyError",
     "Unavailable",
+    "component_error",
+    "error_kind",
+    "find_exception_class",
+    "qualified_name",
 ]
 
 
@@ -204,7 +209,7 @@ CALL_ERRORS: dict[str, type[CallError]] = {
         ComponentError,
     )
 }
-
+"""The genweave error classes by the name a ``Failure`` message carries."""
 
 
 def error_kind(error: CallError) -> str:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import msgspec
 import pytest
 import pytest_asyncio
+from ops_app import Studio, app
 
 from conftest import MATRIX
 from genweave import CircuitOpen, DeadlineExceeded, Deployment, Overloaded, deploy
@@ -19,7 +20,6 @@ from genweave.resilience import (
     RefPolicy,
 )
 from genweave.topology import Topology, resolve_topology
-from ops_app import Studio, app
 
 POLICY = RefPolicy(timeout=0.2, bulkhead=4, circuit=CircuitSettings(failures=3, reset_after=0.5),
                    fallback=FallbackSettings(values={"paint": "fallback"}))

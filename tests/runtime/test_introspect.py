@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from introspect_app import Watcher
 
 from genweave import deploy
 from genweave.deploy.attach import attach
-from introspect_app import Watcher
 
 
 def calls(metrics: list, component: str, method: str) -> int:  # type: ignore[type-arg]

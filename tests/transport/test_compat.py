@@ -8,11 +8,11 @@ import pytest
 
 from genweave import App, InterfaceMismatch, component
 from genweave.component import spec_of
+from genweave.runtime.callee import Callee
 from genweave.runtime.membership import Membership
 from genweave.runtime.refs import remote_proxy
 from genweave.runtime.router import Router
 from genweave.transport.endpoints import listen, memory_servers
-from genweave.transport.server import Dispatcher
 
 
 def greeter_v1() -> type:
@@ -55,7 +55,7 @@ def greeter_streaming() -> type:
 
 async def call(caller_cls: type, callee_cls: type, method: str, *args: object) -> object:
     address = f"memory:compat-{id(callee_cls)}"
-    await listen(address, Dispatcher("compat", "greeter/0", {
+    await listen(address, Callee("compat", "greeter/0", {
         "Greeter": (callee_cls(), spec_of(callee_cls))}))
     router = Router("compat", "client", Membership({"greeter": [address]}))
     try:
@@ -97,7 +97,7 @@ async def test_the_handshake_refuses_another_app() -> None:
 
     cls = greeter_v1()
     address = "memory:other-app"
-    await listen(address, Dispatcher("other", "x/0", {"Greeter": (cls(), spec_of(cls))}))
+    await listen(address, Callee("other", "x/0", {"Greeter": (cls(), spec_of(cls))}))
     router = Router("compat", "client", Membership({"g": [address]}), ready_wait=0)
     try:
         with pytest.raises(Unavailable, match="for app 'other', expected protocol 1 for 'compat'"):

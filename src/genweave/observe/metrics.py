@@ -19,7 +19,15 @@ from typing import Final
 
 import msgspec
 
-__all__ = ["BUCKETS", "REGISTRY", "MethodSnapshot", "MethodStats", "Registry", "quantile"]
+__all__ = [
+    "BUCKETS",
+    "REGISTRY",
+    "MethodSnapshot",
+    "MethodStats",
+    "Registry",
+    "ReplicaMetrics",
+    "quantile",
+]
 
 BUCKETS: Final = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                   0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -37,6 +45,18 @@ class MethodSnapshot(msgspec.Struct, frozen=True, array_like=True):
     seconds: float
     buckets: list[int]
     """Cumulative counts per ``BUCKETS`` bound, then +Inf."""
+
+
+class ReplicaMetrics(msgspec.Struct, frozen=True):
+    """The counters of one replica's process, as its ``genweave.Admin`` reports them."""
+
+    replica: str
+    pid: int
+    uptime: float
+    methods: list[MethodSnapshot]
+    variants: list[MethodSnapshot] = []
+    """Calls this replica sent to each variant of a group running an experiment
+    (``component`` = group, ``method`` = variant)."""
 
 
 class MethodStats:

@@ -11,8 +11,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from genweave.observe.metrics import MethodSnapshot, quantile
-from genweave.runtime.introspect import ReplicaMetrics
+from genweave.observe.metrics import MethodSnapshot, ReplicaMetrics, quantile
 
 __all__ = ["MethodSummary", "Totals", "summarize", "totals"]
 

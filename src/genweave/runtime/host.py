@@ -15,12 +15,13 @@ from genweave.application import App
 from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
 from genweave.component import ComponentSpec, injected_annotations, spec_of
 from genweave.resilience import RefPolicy, RetryPolicy, policy_for
+from genweave.runtime.admission import UNLIMITED
+from genweave.runtime.callee import Callee
 from genweave.runtime.guard import guarded_proxy
 from genweave.runtime.introspect import Admin, ReplicaLoad, Runtime
 from genweave.runtime.refs import ComponentProxy, direct_proxy, remote_proxy
 from genweave.runtime.router import Router
 from genweave.topology import Topology, component_settings
-from genweave.transport.server import UNLIMITED, Dispatcher
 
 __all__ = ["Host"]
 
@@ -114,22 +115,21 @@ class Host:
             raise LookupError(f"component '{target.name}' is not hosted here")
         return self._remote(target, caller, timeout, retry)
 
-    def dispatcher(self, where: str, max_in_flight: int = UNLIMITED) -> Dispatcher:
-        """A dispatcher serving this host's components to other processes."""
+    def dispatcher(self, where: str, max_in_flight: int = UNLIMITED) -> Callee:
+        """The callee serving this host's components (and ``genweave.Admin``) to other processes."""
         served: dict[str, tuple[object, ComponentSpec]] = {
             name: (instance, self.app.components[name]) for name, instance in self.instances.items()
         }
-        dispatcher: Dispatcher | None = None
+        callee: Callee | None = None
 
         def load() -> ReplicaLoad:
-            assert dispatcher is not None
+            assert callee is not None
             # The load() call itself is in flight too; it is not application work.
-            return ReplicaLoad(dispatcher.in_flight - 1, dispatcher.refused)
+            return ReplicaLoad(callee.admission.in_flight - 1, callee.admission.refused)
 
         served["genweave.Admin"] = (Admin(where, load), spec_of(Admin))
-        dispatcher = Dispatcher(self.app.name, where, served, self.max_message_bytes,
-                                max_in_flight)
-        return dispatcher
+        callee = Callee(self.app.name, where, served, self.max_message_bytes, max_in_flight)
+        return callee
 
     async def stop(self) -> None:
         """Run ``on_stop`` hooks in reverse start order; one failing does not skip the rest."""

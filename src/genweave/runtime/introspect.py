@@ -26,16 +26,26 @@ import msgspec
 
 from genweave.application import App
 from genweave.component import component, method, spec_of
-from genweave.observe.metrics import REGISTRY, MethodSnapshot
+from genweave.observe.metrics import REGISTRY, ReplicaMetrics
 from genweave.topology import Topology
 
 if TYPE_CHECKING:
     from genweave.runtime.router import Router
 
-__all__ = ["Admin", "DeploymentStatus", "LocalRuntime", "ReplicaLoad", "ReplicaMetrics",
-           "ReplicaStatus", "Runtime", "collect_metrics"]
+__all__ = [
+    "Admin",
+    "DeploymentStatus",
+    "LocalRuntime",
+    "ReplicaLoad",
+    "ReplicaMetrics",
+    "ReplicaState",
+    "ReplicaStatus",
+    "Runtime",
+    "collect_metrics",
+]
 
 ReplicaState = Literal["starting", "ready", "restarting", "draining", "stopped", "failed"]
+"""Where a replica is in its life, as its deployer reports it."""
 
 
 class ReplicaStatus(msgspec.Struct, frozen=True):
@@ -64,16 +74,6 @@ class DeploymentStatus(msgspec.Struct, frozen=True):
         groups = {r.group for r in self.replicas}
         return bool(groups) and all(
             any(r.state == "ready" for r in self.replicas if r.group == g) for g in groups)
-
-
-class ReplicaMetrics(msgspec.Struct, frozen=True):
-    replica: str
-    pid: int
-    uptime: float
-    methods: list[MethodSnapshot]
-    variants: list[MethodSnapshot] = []
-    """Calls this replica sent to each variant of a group running an experiment
-    (``component`` = group, ``method`` = variant)."""
 
 
 class ReplicaLoad(msgspec.Struct, frozen=True):

@@ -30,10 +30,10 @@ from genweave.errors import CallError, DeadlineExceeded, Overloaded, Unavailable
 from genweave.observe.metrics import REGISTRY
 from genweave.observe.tracecontext import outgoing_traceparent
 from genweave.resilience import RetryPolicy
+from genweave.runtime.admission import UNLIMITED
 from genweave.runtime.membership import PRIMARY, Membership
 from genweave.transport.client import ClientConnection
 from genweave.transport.endpoints import connect
-from genweave.transport.server import UNLIMITED
 
 __all__ = ["Router"]
 

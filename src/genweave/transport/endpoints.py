@@ -13,16 +13,16 @@ from collections.abc import Callable
 from genweave.errors import Unavailable
 from genweave.transport.client import ClientConnection
 from genweave.transport.memory import connect_pair
-from genweave.transport.server import Dispatcher, ServerConnection
+from genweave.transport.server import RequestDispatcher, ServerConnection
 
 __all__ = ["connect", "listen", "memory_servers"]
 
-memory_servers: dict[str, Dispatcher] = {}
+memory_servers: dict[str, RequestDispatcher] = {}
 """``memory:NAME`` addresses of this process."""
 
 
-async def listen(address: str, dispatcher: Dispatcher) -> tuple[asyncio.AbstractServer | None,
-                                                                str]:
+async def listen(address: str,
+                 dispatcher: RequestDispatcher) -> tuple[asyncio.AbstractServer | None, str]:
     """Serve ``dispatcher`` at ``address``; return the server and the bound address.
 
     ``tcp:HOST:0`` binds a free port; the returned address names it.
