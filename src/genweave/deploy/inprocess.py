@@ -14,6 +14,7 @@ import logging
 from genweave.application import App
 from genweave.deploy.base import Deployment
 from genweave.deploy.ordering import start_order
+from genweave.runtime.callee import Callee
 from genweave.runtime.host import Host
 from genweave.runtime.introspect import LocalRuntime
 from genweave.runtime.membership import Membership, MembershipView
@@ -21,7 +22,6 @@ from genweave.runtime.refs import ComponentProxy, direct_proxy, remote_proxy
 from genweave.runtime.router import Router
 from genweave.topology import Topology, component_settings
 from genweave.transport.endpoints import listen, memory_servers
-from genweave.transport.server import Dispatcher
 
 __all__ = ["InProcessDeployment"]
 
@@ -99,7 +99,7 @@ class InProcessDeployment(Deployment):
                                                                   group: [address]},
                                                sorted(self._down)))
 
-    def _dispatcher(self, group: str) -> Dispatcher:
+    def _dispatcher(self, group: str) -> Callee:
         limit = self.topology.group(group).max_in_flight
         return self.hosts[group].dispatcher(f"{group}/0", limit)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 
+from genweave.codec import describe_validation_error
 from genweave.deploy.base import Deployment
 from genweave.errors import InvalidArgument
-from genweave.transport.server import describe_validation_error
 
 __all__ = ["invoke", "parse_call"]
 

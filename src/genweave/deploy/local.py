@@ -35,6 +35,7 @@ from genweave.deploy.control import CONTROL_SOCKET, Control, DeploymentInfo
 from genweave.deploy.ordering import caller_waves
 from genweave.deploy.supervisor import Replica, Supervisor, wait_started
 from genweave.errors import GenweaveError, TopologyError
+from genweave.runtime.callee import Callee
 from genweave.runtime.introspect import (
     DeploymentStatus,
     ReplicaMetrics,
@@ -52,7 +53,6 @@ from genweave.runtime.refs import ComponentProxy, remote_proxy
 from genweave.runtime.router import Router
 from genweave.topology import Topology, validate
 from genweave.transport.endpoints import listen
-from genweave.transport.server import Dispatcher
 
 __all__ = ["DeployError", "LocalDeployer", "log_to_stderr"]
 
@@ -119,8 +119,8 @@ class LocalDeployer(Deployment):
 
     async def start(self) -> None:
         self.rundir.mkdir(parents=True, exist_ok=True)
-        control = Dispatcher(self.app.name, "supervisor",
-                             {"genweave.Control": (Control(self), spec_of(Control))})
+        control = Callee(self.app.name, "supervisor",
+                         {"genweave.Control": (Control(self), spec_of(Control))})
         self._control_server, _ = await listen(f"unix:{self.control_address_path}", control)
         self._router = Router(self.app.name, CLIENT, self.membership,
                               max_message_bytes=self.topology.max_message_bytes,
