@@ -1,10 +1,15 @@
-"""The durable job queue: leases, acknowledgement, idempotency, and surviving a SIGKILL."""
+"""The durable job queue: leases, acknowledgement, idempotency, and surviving a SIGKILL.
+
+Leases run out on a clock the tests move forward (``JumpClock``), never by waiting.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -22,6 +27,7 @@ from genweave.jobs import Job, JobFailed, JobNotFound, JobQueue, JobState, Lease
 SHORT_LEASE = 0.3
 WORKER_LEASE = 1.0
 """Long enough that a loaded machine does not let it run out before the test checks it."""
+PAST_A_LEASE = 0.05
 
 
 class Report(msgspec.Struct):
@@ -29,14 +35,32 @@ class Report(msgspec.Struct):
     rows: int = 0
 
 
+class JumpClock:
+    """Wall-clock time that a test can move forward: real time plus the jumps so far.
+
+    It follows real time, so leases taken by another process (on the real clock)
+    compare right against it.
+    """
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+    def jump(self, seconds: float) -> None:
+        self.ahead += seconds
+
+
 @pytest.fixture
-def queue(tmp_path: Path) -> Iterator[JobQueue]:
-    with JobQueue(tmp_path / "jobs.db") as queue:
+def clock() -> JumpClock:
+    return JumpClock()
+
+
+@pytest.fixture
+def queue(tmp_path: Path, clock: JumpClock) -> Iterator[JobQueue]:
+    with JobQueue(tmp_path / "jobs.db", clock=clock) as queue:
         yield queue
-
-
-def _expire() -> None:
-    time.sleep(SHORT_LEASE + 0.05)
 
 
 def _claim(queue: JobQueue, *kinds: str, **options: Any) -> Job:
@@ -60,6 +84,29 @@ def test_a_job_goes_from_queued_to_done_with_its_result(queue: JobQueue) -> None
     assert queue.claim("report") is None
 
 
+REFUSE_RESULTS = """CREATE TRIGGER refuse_results BEFORE UPDATE OF result ON jobs
+WHEN NEW.result IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk full'); END"""
+
+
+def _sql(queue: JobQueue, statement: str) -> None:
+    """One statement on the queue's file from another connection, as another process would."""
+    with contextlib.closing(sqlite3.connect(queue.path)) as db:
+        db.execute(statement)
+
+
+def test_a_job_is_acknowledged_only_once_its_result_is_stored(queue: JobQueue) -> None:
+    job = queue.enqueue("report", Report("monday"))
+    claimed = _claim(queue, "report")
+    _sql(queue, REFUSE_RESULTS)  # storing the result fails: the acknowledgement must too
+    with pytest.raises(sqlite3.DatabaseError, match="disk full"):
+        queue.complete(claimed, Report("monday", rows=12))
+    still = queue.get(job.id)
+    assert (still.state, still.result, still.lease) == (JobState.RUNNING, None, claimed.lease)
+    _sql(queue, "DROP TRIGGER refuse_results")
+    assert queue.complete(claimed, Report("monday", rows=12)).state is JobState.DONE
+    assert queue.get(job.id).decode_result(Report).rows == 12
+
+
 def test_an_idempotency_key_returns_the_existing_job(queue: JobQueue) -> None:
     first = queue.enqueue("report", Report("monday"), key="report:monday")
     again = queue.enqueue("report", Report("other payload"), key="report:monday")
@@ -80,11 +127,14 @@ def test_claims_take_the_oldest_job_of_the_kinds_asked(queue: JobQueue) -> None:
     assert queue.claim() is None
 
 
-def test_a_running_job_is_not_claimed_until_its_lease_runs_out(queue: JobQueue) -> None:
+def test_a_running_job_is_not_claimed_until_its_lease_runs_out(
+        queue: JobQueue, clock: JumpClock) -> None:
     job = queue.enqueue("work", None)
     first = _claim(queue, "work", lease=SHORT_LEASE)
     assert queue.claim("work") is None
-    _expire()
+    clock.jump(SHORT_LEASE / 2)
+    assert queue.claim("work") is None
+    clock.jump(SHORT_LEASE / 2 + PAST_A_LEASE)
     second = _claim(queue, "work", lease=SHORT_LEASE)
     assert second.id == job.id and second.attempts == 2
     with pytest.raises(LeaseLost, match="lease is gone"):
@@ -95,20 +145,22 @@ def test_a_running_job_is_not_claimed_until_its_lease_runs_out(queue: JobQueue) 
     assert queue.get(job.id).decode_result(str) == "on time"
 
 
-def test_progress_renews_the_lease(queue: JobQueue) -> None:
+def test_progress_renews_the_lease(queue: JobQueue, clock: JumpClock) -> None:
     queue.enqueue("work", None)
     claimed = _claim(queue, "work", lease=WORKER_LEASE)
-    for step in range(3):
-        time.sleep(WORKER_LEASE / 3)
+    for step in range(3):  # three lease-lengths in all, each step within the renewed lease
+        clock.jump(WORKER_LEASE * 0.9)
         queue.progress(claimed, step, 3)
     assert queue.claim("work") is None
+    clock.jump(WORKER_LEASE + PAST_A_LEASE)  # no more progress: the lease runs out
+    assert _claim(queue, "work").attempts == 2
 
 
-def test_a_job_whose_workers_keep_dying_is_failed(queue: JobQueue) -> None:
+def test_a_job_whose_workers_keep_dying_is_failed(queue: JobQueue, clock: JumpClock) -> None:
     job = queue.enqueue("work", None, max_attempts=2)
     for _ in range(2):
         _claim(queue, "work", lease=SHORT_LEASE)
-        _expire()
+        clock.jump(SHORT_LEASE + PAST_A_LEASE)
     assert queue.claim("work") is None
     failed = queue.get(job.id)
     assert failed.state is JobState.FAILED
@@ -130,17 +182,15 @@ def test_fail_retry_and_release(queue: JobQueue) -> None:
 
 async def test_wait_returns_the_finished_job_or_raises(queue: JobQueue) -> None:
     ok, bad = queue.enqueue("work", 1), queue.enqueue("work", 2)
-
-    async def worker() -> None:
-        await asyncio.sleep(0.05)
-        queue.complete(_claim(queue, "work", job_id=ok.id), "fine")
-        queue.fail(_claim(queue, "work", job_id=bad.id), "broken input")
-
-    task = asyncio.create_task(worker())
-    assert (await queue.wait(ok.id, timeout=5)).decode_result(str) == "fine"
+    waiting_ok = asyncio.create_task(queue.wait(ok.id, timeout=5))
+    waiting_bad = asyncio.create_task(queue.wait(bad.id, timeout=5))
+    await asyncio.sleep(0)  # one loop pass: both waiters have looked and found them queued
+    assert not waiting_ok.done() and not waiting_bad.done()
+    queue.complete(_claim(queue, "work", job_id=ok.id), "fine")
+    queue.fail(_claim(queue, "work", job_id=bad.id), "broken input")
+    assert (await waiting_ok).decode_result(str) == "fine"
     with pytest.raises(JobFailed, match="failed: broken input"):
-        await queue.wait(bad.id, timeout=5)
-    await task
+        await waiting_bad
     with pytest.raises(TimeoutError):
         await queue.wait(queue.enqueue("work", 3).id, timeout=0.05)
 
@@ -186,7 +236,7 @@ CRASHING_WORKER = textwrap.dedent("""
 
 
 @pytest.mark.process
-def test_a_job_survives_its_worker_being_killed(queue: JobQueue) -> None:
+def test_a_job_survives_its_worker_being_killed(queue: JobQueue, clock: JumpClock) -> None:
     job = queue.enqueue("work", Report("tuesday"), key="tuesday")
     worker = subprocess.Popen(
         [sys.executable, "-c", CRASHING_WORKER, str(queue.path), str(WORKER_LEASE)],
@@ -203,9 +253,9 @@ def test_a_job_survives_its_worker_being_killed(queue: JobQueue) -> None:
             worker.stdout.close()
     crashed = queue.get(job.id)
     assert crashed.state is JobState.RUNNING and crashed.progress.done == 1
-    deadline = time.monotonic() + 10
-    while (resumed := queue.claim("work")) is None and time.monotonic() < deadline:
-        time.sleep(0.05)  # until the dead worker's lease runs out
+    assert queue.claim("work") is None  # dead, but its lease has not run out yet
+    clock.jump(WORKER_LEASE + PAST_A_LEASE)
+    resumed = queue.claim("work")
     assert resumed is not None and resumed.id == job.id
     assert resumed.attempts == 2 and resumed.progress == Progress(1, 3, "one step done")
     queue.complete(resumed, Report("tuesday", rows=3))

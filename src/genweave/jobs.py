@@ -35,6 +35,7 @@ import contextlib
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -166,10 +167,15 @@ class JobQueue:
     >>> queue = JobQueue(tmp_path / "jobs.db")
     >>> queue.enqueue("report", {"day": "2024-05-01"}).state
     <JobState.QUEUED: 'queued'>
+
+    ``clock`` gives the wall-clock time (``time.time`` by default) that leases
+    and timestamps are measured by; every process sharing a file must agree on it.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
+        # Wall-clock seconds, not monotonic: leases are compared across processes.
+        self._clock = clock
         self._sql = SQLiteFile(self.path)
         self._db().executescript(_SCHEMA)  # idempotent; a script commits on its own
 
@@ -188,7 +194,7 @@ class JobQueue:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     ) -> Job:
         """Adds a job; with a ``key`` already used, returns that job instead, in any state."""
-        now, data = time.time(), msgspec.msgpack.encode(payload)
+        now, data = self._clock(), msgspec.msgpack.encode(payload)
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO jobs (id, kind, key, state, payload, max_attempts, created, updated)"
@@ -220,7 +226,7 @@ class JobQueue:
         Claimable: queued, or running with a lease that ran out (its worker died).
         Returns ``None`` when there is none.
         """
-        now = time.time()
+        now = self._clock()
         where, params = ["(state = ? OR (state = ? AND lease_expires < ?))"], [
             JobState.QUEUED, JobState.RUNNING, now]
         if kinds:
@@ -255,7 +261,7 @@ class JobQueue:
         """
         self._update_claimed(
             job, "done = ?, total = ?, message = ?, lease_expires = ? + lease_seconds",
-            [done, total, message, time.time()],
+            [done, total, message, self._clock()],
         )
 
     def complete(self, job: Job, result: Any = None) -> Job:
@@ -284,7 +290,7 @@ class JobQueue:
             row = db.execute(
                 f"UPDATE jobs SET {assignments}, updated = ? WHERE id = ? AND state = ?"
                 f" AND lease = ? RETURNING {_COLUMNS}",
-                [*values, time.time(), job.id, JobState.RUNNING, job.lease],
+                [*values, self._clock(), job.id, JobState.RUNNING, job.lease],
             ).fetchone()
         if row is None:
             raise LeaseLost(
@@ -303,7 +309,7 @@ class JobQueue:
                 "UPDATE jobs SET state = ?, attempts = 0, error = '', result = NULL,"
                 " done = 0, total = 0, message = '', updated = ? WHERE id = ?"
                 f" AND state IN (?, ?) RETURNING {_COLUMNS}",
-                (JobState.QUEUED, time.time(), job_id, *FINISHED),
+                (JobState.QUEUED, self._clock(), job_id, *FINISHED),
             ).fetchone()
         return self.get(job_id) if row is None else _job(row)
 
@@ -340,7 +346,7 @@ class JobQueue:
         with self._transaction() as db:
             cursor = db.execute(
                 "DELETE FROM jobs WHERE state IN (?, ?) AND updated < ?",
-                (*FINISHED, time.time() - older_than),
+                (*FINISHED, self._clock() - older_than),
             )
         return cursor.rowcount
 

@@ -6,12 +6,11 @@ on the Illustrator), under each preset that splits it.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable
+from http import HTTPStatus
 
 import httpx
 import msgspec
@@ -19,6 +18,7 @@ import pytest
 import pytest_asyncio
 from reference_app import app_topology
 
+from conftest import Load, eventually
 from genweave import deploy
 from genweave.app.gateway import Gateway
 from genweave.deploy.local import LocalDeployer
@@ -51,55 +51,45 @@ async def client(running: LocalDeployer) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-class Traffic:
-    """Callers repeating one request; every status code is kept."""
-
-    def __init__(self, send: Any, callers: int) -> None:
-        self.codes: list[int] = []
-        self._stop = asyncio.Event()
-        self._tasks = [asyncio.create_task(self._run(send)) for _ in range(callers)]
-
-    async def _run(self, send: Any) -> None:
-        while not self._stop.is_set():
-            self.codes.append((await send()).status_code)
-
-    async def stop(self) -> list[int]:
-        self._stop.set()
-        await asyncio.gather(*self._tasks)
-        return self.codes
+async def status(request: Awaitable[httpx.Response]) -> int:
+    return (await request).status_code
 
 
-def chat(http: httpx.AsyncClient) -> Any:
+def chat(http: httpx.AsyncClient) -> Awaitable[httpx.Response]:
     return http.post("/v1/chat/completions", json={
         "model": "genweave-assistant", "max_tokens": 6, "seed": 1,
         "messages": [{"role": "user", "content": "What is a generator?"}]})
 
 
-def image(http: httpx.AsyncClient) -> Any:
+def image(http: httpx.AsyncClient) -> Awaitable[httpx.Response]:
     return http.post("/v1/images/generations", json={"prompt": "a 7", "size": "256x256"})
 
 
 async def test_killing_one_of_two_replicas_fails_no_idempotent_call(
     running: LocalDeployer, client: httpx.AsyncClient,
 ) -> None:
-    traffic = Traffic(lambda: client.post("/v1/embeddings", json={
-        "model": "all-MiniLM-L6-v2", "input": ["what is a generator?", "a with statement"]}),
+    load = Load(lambda: status(client.post("/v1/embeddings", json={
+        "model": "all-MiniLM-L6-v2", "input": ["what is a generator?", "a with statement"]})),
         callers=6)
-    await asyncio.sleep(0.5)
+    await load.progress(6)  # traffic flows to both replicas
     victim = running.pid("embedder", 0)
     assert victim is not None
     os.kill(victim, signal.SIGKILL)
-    await asyncio.sleep(1.0)
-    codes = await traffic.stop()
-    assert len(codes) > 20 and set(codes) == {200}, codes
+    # Traffic goes on through the death, the restart and the return of the replica.
+    await eventually(lambda: running.pid("embedder", 0) not in (None, victim), timeout=30,
+                     what="the killed replica's restart")
     await running.wait_ready("embedder", 0)
+    await load.progress(12)
+    codes = await load.stop()
+    assert not load.failures, load.failures
+    assert len(codes) > 20 and set(codes) == {200}, codes
 
 
 async def test_chat_survives_a_stopped_illustrator_whose_circuit_opens_then_recovers(
     running: LocalDeployer, client: httpx.AsyncClient,
 ) -> None:
     assert (await image(client)).status_code == 200
-    traffic = Traffic(lambda: chat(client), callers=2)
+    load = Load(lambda: status(chat(client)), callers=2)
     await running.stop_group("illustrator")
     failures = []
     for _ in range(6):
@@ -111,8 +101,12 @@ async def test_chat_survives_a_stopped_illustrator_whose_circuit_opens_then_reco
     assert [kind for _, kind, _ in failures][-3:] == ["circuit_open"] * 3
     assert max(seconds for _, _, seconds in failures) < 0.5  # fail fast, never hang
     await running.start_group("illustrator")
-    async with asyncio.timeout(RESET_AFTER + 10):  # the circuit closes on its own
-        while (await image(client)).status_code != 200:
-            await asyncio.sleep(0.2)
-    codes = await traffic.stop()
+    # The circuit closes on its own once the Illustrator is back.
+    await eventually(lambda: _image_ok(client), timeout=RESET_AFTER + 10, interval=0.2)
+    codes = await load.stop()
+    assert not load.failures, load.failures
     assert len(codes) >= 2 and set(codes) == {200}, codes
+
+
+async def _image_ok(http: httpx.AsyncClient) -> bool:
+    return (await image(http)).status_code == HTTPStatus.OK

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -60,9 +60,12 @@ class HashingEncoder(Encoder):
         return [len(text.split()) for text in texts]
 
 
-def _ingestor(path: Path, encoder: Encoder) -> IngestPipeline:
+def _ingestor(path: Path, encoder: Encoder,
+              clock: Callable[[], float] = time.time) -> IngestPipeline:
     store = VectorStore(path / "index.db", model=encoder.name)
-    return IngestPipeline.local(store, encoder, chunker=CHUNKER, batch_size=BATCH, lease=LEASE)
+    jobs = JobQueue(store.path.with_name(store.path.name + ".jobs"), clock=clock)
+    return IngestPipeline.local(store, encoder, jobs=jobs, chunker=CHUNKER, batch_size=BATCH,
+                                lease=LEASE)
 
 
 @pytest.fixture
@@ -149,21 +152,22 @@ async def test_a_failed_ingestion_is_recorded_and_retried(tmp_path: Path) -> Non
 
 
 async def test_a_cancelled_ingestion_keeps_its_chunks_and_resumes(tmp_path: Path) -> None:
-    gate, encoder = asyncio.Event(), HashingEncoder()
+    gate, third_batch, encoder = asyncio.Event(), asyncio.Event(), HashingEncoder()
     calls = 0
 
     async def embed(texts: list[str]) -> Embeddings:
         nonlocal calls
         calls += 1
         if calls == 3:
+            third_batch.set()
             await gate.wait()  # cancelled here, after two batches were stored
         return encoder.encode(texts)
 
     store = VectorStore(tmp_path / "index.db")
     first = IngestPipeline(store, embed, chunker=CHUNKER, batch_size=BATCH)
     task = asyncio.create_task(first.ingest(DOCUMENT))
-    while calls < 3:
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):
+        await third_batch.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -231,15 +235,14 @@ async def test_an_ingestion_killed_mid_document_resumes_without_redoing_work(
         if worker.stdout is not None:
             worker.stdout.close()
 
-    ingestor = _ingestor(tmp_path, encoder)
+    ahead = 0.0  # seconds this process's clock runs ahead of the real one
+    ingestor = _ingestor(tmp_path, encoder, clock=lambda: time.time() + ahead)
     chunks = CHUNKER.chunk(DOCUMENT)
     assert ingestor.store.stats().staged == 2 * BATCH  # two batches were stored before the kill
     assert ingestor.jobs.jobs()[0].state is JobState.RUNNING  # and its worker is gone
     assert await ingestor.resume() == []  # the lease has not run out yet
-    async with asyncio.timeout(10):
-        while not (results := await ingestor.resume()):
-            await asyncio.sleep(0.05)  # until the dead worker's lease runs out
-    (result,) = results
+    ahead = LEASE  # now it has
+    (result,) = await ingestor.resume()
     assert (result.resumed, result.embedded, result.changed) == (
         2 * BATCH, len(chunks) - 2 * BATCH, True)
     assert encoder.texts == [c.embedding_text() for c in chunks[2 * BATCH :]]

@@ -9,6 +9,7 @@ import httpx
 import msgspec
 import pytest
 
+from conftest import eventually
 from genweave.context import call_metadata
 from genweave.errors import CircuitOpen, ComponentError, DeadlineExceeded, Overloaded, Unavailable
 from genweave.gateway.api import Api, ApiCall, sse
@@ -28,13 +29,15 @@ class WhoRequest(msgspec.Struct):
     user: str = ""
 
 
-def make_api(max_concurrent: int = 1024) -> Api:
+def make_api(max_concurrent: int = 1024, gate: asyncio.Event | None = None) -> Api:
+    """The test routes; ``/who`` holds its requests until ``gate`` is set, if one is given."""
     api = Api("test", keys=KeyRing([ApiKey(name="t", key="sk-t")]), max_body_bytes=1024,
               timeout=0.5, max_concurrent=max_concurrent)
 
     @api.post("/who", body=WhoRequest)
     async def who(call: ApiCall, body: WhoRequest) -> dict[str, str]:
-        await asyncio.sleep(0.1)
+        if gate is not None:
+            await gate.wait()
         return dict(call_metadata())
 
     @api.post("/echo", body=EchoRequest, response=EchoResponse)
@@ -108,10 +111,18 @@ async def test_errors_have_openai_shape_and_status(
 
 
 async def test_overload_answers_503_with_retry_after_at_once() -> None:
-    transport = httpx.ASGITransport(app=make_api(max_concurrent=2).asgi())
+    gate = asyncio.Event()
+    api = make_api(max_concurrent=2, gate=gate)
+    transport = httpx.ASGITransport(app=api.asgi())
     async with httpx.AsyncClient(transport=transport, base_url="http://test",
                                  headers={"Authorization": "Bearer sk-t"}) as c:
-        responses = await asyncio.gather(*(c.post("/who", json={}) for _ in range(5)))
+        calls = [asyncio.create_task(c.post("/who", json={})) for _ in range(5)]
+        # Two are held at the gate; the other three are refused without waiting for them.
+        await eventually(lambda: sum(call.done() for call in calls) == 3,
+                         what="three requests refused")
+        assert api.in_flight == 2
+        gate.set()
+        responses = await asyncio.gather(*calls)
         busy = await c.post("/echo", json={"text": "busy"})
     codes = sorted(r.status_code for r in responses)
     assert codes == [200, 200, 503, 503, 503]
@@ -133,12 +144,13 @@ async def test_a_client_that_leaves_cancels_a_long_request() -> None:
     from genweave.gateway.server import HttpServer
 
     api = Api("test", keys=KeyRing([]))
-    cancelled = asyncio.Event()
+    started, cancelled = asyncio.Event(), asyncio.Event()
 
     @api.post("/think", body=EchoRequest, response=EchoResponse, stream=EchoResponse)
     async def think(call: ApiCall, body: EchoRequest) -> EchoResponse:
+        started.set()
         try:
-            await asyncio.sleep(30)
+            await asyncio.Event().wait()  # thinks until cancelled
         except asyncio.CancelledError:
             cancelled.set()
             raise
@@ -149,7 +161,8 @@ async def test_a_client_that_leaves_cancels_a_long_request() -> None:
     try:
         async with httpx.AsyncClient(base_url=server.url) as c:
             request = asyncio.create_task(c.post("/think", json={"text": "hm"}))
-            await asyncio.sleep(0.3)
+            async with asyncio.timeout(5):
+                await started.wait()  # the handler runs: its body has been read
             request.cancel()  # the client gives up and closes its connection
         async with asyncio.timeout(2):
             await cancelled.wait()

@@ -6,7 +6,6 @@ free port on 127.0.0.1; the client talks real HTTP to it.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ import pytest
 import pytest_asyncio
 from reference_app import app_topology
 
+from conftest import eventually
 from genweave import Deployment, deploy
 from genweave.app.gateway import Gateway
 from genweave.observe.metrics import REGISTRY
@@ -210,10 +210,8 @@ async def test_disconnecting_mid_stream_stops_the_generation(gateway: str) -> No
         while '"content":"' not in (line := await anext(lines)) or '"role"' in line:
             pass  # until the first generated text: the Generator is busy on it
         assert stats.in_flight == 1
-    async with asyncio.timeout(5):  # 4000 tokens would take far longer than this
-        while stats.in_flight:
-            await asyncio.sleep(0.05)
-    assert stats.in_flight == 0
+    # 4000 tokens would take far longer than this.
+    await eventually(lambda: stats.in_flight == 0, timeout=5, what="the generation stopping")
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -261,10 +259,11 @@ async def test_genweave_chat_streams_an_answer_with_sources(gateway: str) -> Non
         job = (await raw.post("/v1/genweave/documents", json={
             "title": "Decorators", "text": "A decorator wraps a function: @decorator above "
             "a def applies it when the function is defined."})).json()
-        for _ in range(100):
-            if (await raw.get(f"/v1/genweave/jobs/{job['id']}")).json()["state"] == "done":
-                break
-            await asyncio.sleep(0.1)
+
+        async def ingested() -> bool:
+            return (await raw.get(f"/v1/genweave/jobs/{job['id']}")).json()["state"] == "done"
+
+        await eventually(ingested, timeout=10, interval=0.1)
     pieces: list[str] = []
     assert await chat("What does a decorator do?", url=gateway, key=KEY, max_tokens=20,
                       out=pieces.append) == 0

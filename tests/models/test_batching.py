@@ -1,4 +1,7 @@
-"""Dynamic batching: concurrent calls share batch calls, errors reach the right callers."""
+"""Dynamic batching: concurrent calls share batch calls, errors reach the right callers.
+
+What batching buys the sentence encoder is measured by ``bench/batching.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +9,26 @@ import asyncio
 import threading
 import time
 
-import numpy as np
 import pytest
 
+from conftest import eventually
 from genweave.models.batching import BatcherClosed, DynamicBatcher
 
 
 class Recorder:
-    """A batch function that records its batches and squares numbers."""
+    """A batch function that records its batches and squares numbers.
+
+    ``running`` is set once a batch has started; with a ``gate``, the batch then
+    waits for it, so a test can act while the batch is known to be running.
+    """
 
     def __init__(self, delay: float = 0.0, gate: threading.Event | None = None) -> None:
         self.batches: list[list[int]] = []
         self.delay, self.gate = delay, gate
+        self.running = threading.Event()
 
     def __call__(self, items: list[int]) -> list[int | BaseException]:
+        self.running.set()
         if self.gate is not None:
             self.gate.wait(5)
         time.sleep(self.delay)
@@ -92,9 +101,9 @@ async def test_a_caller_cancelled_while_waiting_is_left_out() -> None:
     recorder = Recorder(gate=gate)
     async with DynamicBatcher(recorder, max_batch=4, max_wait=0.0) as batcher:
         blocker = asyncio.create_task(batcher.submit(0))  # occupies the worker thread
-        await asyncio.sleep(0.05)
+        await eventually(recorder.running.is_set, what="the first batch running")
         waiting = [asyncio.create_task(batcher.submit(i)) for i in (1, 2, 3)]
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # one loop pass: each task queues its item and awaits it
         waiting[1].cancel()
         gate.set()
         assert await blocker == 0
@@ -106,9 +115,10 @@ async def test_a_caller_cancelled_while_waiting_is_left_out() -> None:
 
 async def test_a_caller_cancelled_while_its_batch_runs_does_not_disturb_it() -> None:
     gate = threading.Event()
-    async with DynamicBatcher(Recorder(gate=gate), max_wait=0.02) as batcher:
+    recorder = Recorder(gate=gate)
+    async with DynamicBatcher(recorder, max_wait=0.02) as batcher:
         tasks = [asyncio.create_task(batcher.submit(i)) for i in range(3)]
-        await asyncio.sleep(0.1)  # the batch is running, blocked on the gate
+        await eventually(recorder.running.is_set, what="the batch running")  # on the gate
         tasks[0].cancel()
         gate.set()
         assert [await t for t in tasks[1:]] == [1, 4]
@@ -118,7 +128,7 @@ async def test_a_caller_cancelled_while_its_batch_runs_does_not_disturb_it() -> 
 async def test_close_drains_accepted_items_then_refuses_new_ones() -> None:
     batcher = DynamicBatcher(Recorder(delay=0.02), max_batch=4, max_wait=0.01)
     tasks = [asyncio.create_task(batcher.submit(i)) for i in range(10)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one loop pass: every task queues its item
     await batcher.close()
     assert [t.result() for t in tasks] == [i * i for i in range(10)]
     with pytest.raises(BatcherClosed, match="closed; no more items"):
@@ -144,30 +154,3 @@ async def test_the_event_loop_stays_free_while_a_batch_runs() -> None:
 def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="max_batch must be at least 1"):
         DynamicBatcher(Recorder(), max_batch=0)
-
-
-@pytest.mark.slow
-async def test_encoder_throughput_batched_and_not() -> None:
-    """Measures (prints) what batching buys the sentence encoder; checks results agree."""
-    from genweave.models.embedding import SentenceEncoder
-
-    encoder = SentenceEncoder.load()
-    queries = [f"How do I use the {word} statement with {thing}?"
-               for word in ("for", "while", "with", "try", "if", "import", "raise", "del")
-               for thing in ("lists", "files", "classes", "errors", "generators", "dicts")]
-
-    def encode(texts: list[str]) -> list[np.ndarray]:
-        return list(encoder.encode(texts))
-
-    encoder.encode(queries[:4])  # warm up
-    rates, vectors = {}, {}
-    for label, max_batch in (("unbatched", 1), ("batched", 32)):
-        async with DynamicBatcher(encode, max_batch=max_batch, max_wait=0.005) as batcher:
-            started = time.perf_counter()
-            vectors[label] = await asyncio.gather(*(batcher.submit(q) for q in queries))
-            rates[label] = len(queries) / (time.perf_counter() - started)
-            stats = batcher.stats
-        print(f"\n{label}: {rates[label]:.0f} queries/s, {stats.batches} batches "
-              f"(mean {stats.mean_batch:.1f}) for {len(queries)} concurrent queries")
-    print(f"batching speed-up: {rates['batched'] / rates['unbatched']:.1f}x")
-    np.testing.assert_allclose(vectors["batched"], vectors["unbatched"], atol=1e-4)

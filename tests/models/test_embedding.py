@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -64,13 +64,31 @@ def test_count_tokens_includes_special_tokens_and_does_not_truncate(
     assert encoder.count_tokens([]) == []
 
 
-def test_counting_tokens_does_not_wait_for_an_encoding(encoder: SentenceEncoder) -> None:
+class AnnouncedPasses:
+    """A model whose forward passes announce that they have started."""
+
+    def __init__(self, model: Any) -> None:
+        self.model, self.started = model, threading.Event()
+
+    def encode(self, *args: Any, **options: Any) -> Any:
+        self.started.set()
+        return self.model.encode(*args, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+
+def test_counting_tokens_does_not_wait_for_an_encoding(
+    encoder: SentenceEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = AnnouncedPasses(encoder._model)
+    monkeypatch.setattr(encoder, "_model", model)
     long_texts = [f"text {i} " + "with many words " * 60 for i in range(24)]
     finished: list[str] = []
     worker = threading.Thread(
         target=lambda: (encoder.encode(long_texts), finished.append("encode")))
     worker.start()
-    time.sleep(0.05)
+    assert model.started.wait(timeout=30), "the encoding never started"
     assert encoder.count_tokens(long_texts[:2])[0] > 100
     finished.append("count")
     worker.join()

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import pytest
-from generation_helpers import collect, wait_until
+from generation_helpers import collect
 
+from conftest import eventually
 from genweave.models.generation import (
     CHAT_STOPS,
     BackendClosed,
@@ -119,7 +120,7 @@ async def test_aclose_takes_the_request_out_of_the_batch(backend: BuiltinBackend
         assert model.live_sequences == 2
         await dropped.aclose()
         before = engine.stats
-        await wait_until(lambda: engine.stats.steps >= before.steps + 3)
+        await eventually(lambda: engine.stats.steps >= before.steps + 3)
         after = engine.stats
         assert model.live_sequences == 1  # the dropped row went back to the pool
         assert (after.running, after.cancelled) == (1, 1)
@@ -136,7 +137,7 @@ async def test_a_cancelled_task_stops_its_generation(backend: BuiltinBackend) ->
             pass
 
     task = asyncio.create_task(consume())
-    await wait_until(lambda: backend.engine.stats.tokens > 5)
+    await eventually(lambda: backend.engine.stats.tokens > 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -150,11 +151,11 @@ async def test_a_waiting_request_can_leave_before_it_starts(lm: TinyLM) -> None:
         running, waiting = one.generate("The", LONG), one.generate("A", LONG)
         await anext(running)
         pending = asyncio.create_task(anext(waiting))
-        await wait_until(lambda: one.engine.stats.waiting == 1)
+        await eventually(lambda: one.engine.stats.waiting == 1)
         with pytest.raises(BackendOverloaded, match="max_waiting=1"):
             await anext(one.generate("Full", LONG))
         pending.cancel()
-        await wait_until(lambda: one.engine.stats.waiting == 0)
+        await eventually(lambda: one.engine.stats.waiting == 0)
         assert one.engine.stats.admitted == 1
         await running.aclose()
         await one.engine.wait_idle()

@@ -20,8 +20,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from generation_helpers import collect, wait_until
+from generation_helpers import collect
 
+from conftest import eventually
 from genweave.models.generation import (
     AuthenticationFailed,
     BackendSettings,
@@ -269,8 +270,8 @@ async def test_closing_the_stream_stops_the_server_generating(
     await anext(stream)
     assert engine.stats.running == 1
     await stream.aclose()
-    await wait_until(lambda: engine.stats.cancelled == cancelled + 1)
-    await wait_until(lambda: engine.stats.running == 0)
+    await eventually(lambda: engine.stats.cancelled == cancelled + 1)
+    await eventually(lambda: engine.stats.running == 0)
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from generation_helpers import collect, wait_until
+from generation_helpers import collect
 
+from conftest import eventually
 from genweave.models.generation import (
     BackendSettings,
     GenerationParams,
@@ -39,6 +40,8 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
 PROMPTS = ["The for", "A while loop repeats as long as", "Tuples", ""]
+STEP_POLL = 0.002
+"""Seconds between looks at the engine: shorter than one decode step."""
 
 
 def build_model(directory: Path, *, chat_template: str | None = None) -> Path:
@@ -103,7 +106,8 @@ async def test_batched_rows_generate_what_each_generates_alone(
     alone = [await collect(backend.generate(p, s)) for p, s in zip(PROMPTS, sampled, strict=True)]
 
     async def later(delay_steps: int, prompt: str, params: GenerationParams) -> object:
-        await wait_until(lambda: backend.engine.stats.steps >= start + delay_steps)
+        await eventually(lambda: backend.engine.stats.steps >= start + delay_steps,
+                         interval=STEP_POLL)
         return await collect(backend.generate(prompt, params))
 
     # Different prompt lengths (left padding), and rows joining a running batch.
@@ -183,9 +187,9 @@ async def test_caches_that_cannot_merge_batch_one_group_at_a_time(
     monkeypatch.setattr(hf_runner, "_is_plain", lambda cache: False)
     expected = [await collect(backend.generate(p, greedy(40))) for p in PROMPTS[:2]]
     first = asyncio.create_task(collect(backend.generate(PROMPTS[0], greedy(40))))
-    await wait_until(lambda: backend.engine.stats.running == 1)
-    await wait_until(lambda: not backend.engine._runner.can_join)
+    await eventually(lambda: backend.engine.stats.running == 1, interval=STEP_POLL)
+    await eventually(lambda: not backend.engine._runner.can_join, interval=STEP_POLL)
     second = asyncio.create_task(collect(backend.generate(PROMPTS[1], greedy(40))))
-    await wait_until(lambda: backend.engine.stats.waiting == 1)
+    await eventually(lambda: backend.engine.stats.waiting == 1, interval=STEP_POLL)
     assert await first == expected[0]
     assert await second == expected[1]
