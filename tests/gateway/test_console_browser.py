@@ -150,7 +150,9 @@ async def test_document_upload_reports_progress_until_done(page: Page) -> None:
     progress = job.get_by_test_id("job-progress")
     assert await progress.get_attribute("aria-valuenow") == "100"
     assert "chunks" in (await job.text_content() or "")
-    await page.wait_for_timeout(400)  # let the bar's transition finish for the picture
+    # The bar's width slides into place: the picture waits for its transition to end.
+    await progress.locator(".progress-fill").evaluate(
+        "fill => Promise.all(fill.getAnimations().map(a => a.finished))")
     await shot(page, "3-document")
 
 
