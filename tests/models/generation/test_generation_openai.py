@@ -52,6 +52,7 @@ BROKEN, SLOW, CRASHING = "broken", "slow", "crashing"
 SLOW_SECONDS = 1.0
 MAX_TOKENS_LIMIT = 1000
 STARTUP_POLL = 0.01
+STARTUP_TIMEOUT = 30.0
 
 
 # --- the test server ------------------------------------------------------------------
@@ -188,8 +189,10 @@ def server() -> Iterator[SimpleNamespace]:
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    while not uv.started:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not uv.started:  # a sync fixture: polled by hand, with a deadline
         assert thread.is_alive(), "the test server failed to start"
+        assert time.monotonic() < deadline, f"the test server did not start in {STARTUP_TIMEOUT}s"
         time.sleep(STARTUP_POLL)
     yield SimpleNamespace(url=f"http://127.0.0.1:{port}/v1", app=app)
     uv.should_exit = True
