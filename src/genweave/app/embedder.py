@@ -8,7 +8,7 @@ from typing import Final
 import msgspec
 import numpy as np
 
-from genweave.app.types import Embeddings
+from genweave.app.types import EmbeddingResult
 from genweave.component import component, method
 from genweave.models.batching import DynamicBatcher
 from genweave.models.embedding.sentence import SentenceEncoder
@@ -54,12 +54,12 @@ class Embedder:
         return out
 
     @method(idempotent=True, timeout=60.0)
-    async def embed(self, texts: list[str]) -> Embeddings:
+    async def embed(self, texts: list[str]) -> EmbeddingResult:
         if not texts or len(texts) > MAX_TEXTS:
             raise ValueError(f"embed takes 1 to {MAX_TEXTS} texts, got {len(texts)}")
         vectors = await self._batcher.submit(texts)
         tokens = sum(self._encoder.count_tokens(texts))
-        return Embeddings(vectors, tokens, self._encoder.name)
+        return EmbeddingResult(vectors, tokens, self._encoder.name)
 
     @method(idempotent=True)
     async def model_id(self) -> str:

@@ -19,7 +19,7 @@ __all__ = [
     "ChatRequest",
     "Citation",
     "DocumentIn",
-    "Embeddings",
+    "EmbeddingResult",
     "Image",
     "JobStatus",
     "MediaType",
@@ -88,8 +88,10 @@ class Image(msgspec.Struct, frozen=True):
     detail: str = ""
 
 
-class Embeddings(msgspec.Struct, frozen=True):
-    """Unit-length vectors, one row per input text."""
+class EmbeddingResult(msgspec.Struct, frozen=True):
+    """The Embedder's answer: unit-length vectors, one row per input text, with the
+    tokens they cost and the model that made them (the vectors alone are
+    :data:`genweave.models.embedding.Embeddings`)."""
 
     vectors: np.ndarray
     tokens: int
