@@ -20,7 +20,16 @@ from types import MappingProxyType, TracebackType
 
 from genweave.errors import DeadlineExceeded
 
-__all__ = ["call_metadata", "current_deadline", "deadline", "remaining", "with_metadata"]
+__all__ = [
+    "call_metadata",
+    "current_deadline",
+    "deadline",
+    "outgoing_deadline",
+    "outgoing_metadata",
+    "remaining",
+    "set_incoming",
+    "with_metadata",
+]
 
 current_deadline: ContextVar[float | None] = ContextVar("genweave_deadline", default=None)
 """Absolute deadline of the current call, on the event loop's clock."""
@@ -34,6 +43,19 @@ def remaining() -> float | None:
     """Seconds left before the current deadline, or ``None`` when there is none."""
     at = current_deadline.get()
     return None if at is None else at - asyncio.get_running_loop().time()
+
+
+def outgoing_deadline(timeout: float | None) -> float | None:
+    """The absolute deadline of a call made now with its own ``timeout`` (seconds).
+
+    The sooner of that timeout and the current deadline, which a call never extends;
+    ``None`` when neither exists.
+    """
+    outer = current_deadline.get()
+    if timeout is None:
+        return outer
+    at = asyncio.get_running_loop().time() + timeout
+    return at if outer is None or at < outer else outer
 
 
 class deadline:  # lower case: used like a function, ``async with deadline(2.0):``

@@ -3,7 +3,8 @@
 Retries are only ever automatic where they cannot duplicate work: a call that
 was refused before it started (no replica, connect failure, draining or
 overloaded callee), or a call to a method declared ``idempotent`` whose
-connection broke mid-call.
+connection broke mid-call.  ``RetryPolicy.next_try`` is that rule, and the
+router's one retry loop follows it for unary calls and streams alike.
 
 The rest isolates a caller from a failing callee, per Ref, as declared in the
 topology file (``[refs.TARGET]`` or ``[refs."Caller.attribute"]``)::
@@ -26,16 +27,16 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-from genweave.errors import CallError, ConnectionLost, DeadlineExceeded, Unavailable
+from genweave.errors import CallError, ConnectionLost, DeadlineExceeded, Overloaded, Unavailable
 
 __all__ = [
     "Bulkhead",
     "CircuitBreaker",
     "CircuitSettings",
     "FallbackSettings",
+    "NextTry",
     "RefPolicy",
     "RetryPolicy",
-    "effective_timeout",
     "is_outage",
     "policy_for",
 ]
@@ -44,8 +45,30 @@ Positive = Annotated[float, msgspec.Meta(gt=0)]
 
 
 @dataclass(frozen=True, slots=True)
+class NextTry:
+    """How to make the next try of a call: after ``delay`` seconds, and where."""
+
+    delay: float
+    elsewhere: bool = False
+    """Only on a replica that has not refused this call (else the call fails now)."""
+
+
+AT_ONCE_ELSEWHERE: Final = NextTry(0.0, elsewhere=True)
+
+
+@dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Bounded retries with full-jitter exponential backoff."""
+    """Bounded retries with full-jitter exponential backoff.
+
+    ``attempts`` counts every try, the first included: ``attempts=3`` is at most
+    three tries, each retry after its backoff, all within the call's one deadline.
+
+    Example::
+
+        policy = RetryPolicy(attempts=3)
+        policy.next_try(Unavailable("no ready replica"), attempt=1, idempotent=False)
+        # NextTry(delay=0.013..., elsewhere=False)
+    """
 
     attempts: int = 3
     base_delay: float = 0.02
@@ -56,23 +79,30 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
     def should_retry(self, error: CallError, attempt: int, idempotent: bool) -> bool:
+        """Whether try number ``attempt``, which failed with ``error``, may have a successor."""
         if attempt >= self.attempts:
             return False
         if isinstance(error, ConnectionLost):
             return idempotent
         return isinstance(error, Unavailable)
 
+    def next_try(self, error: CallError, attempt: int, idempotent: bool) -> NextTry | None:
+        """How to try again after try number ``attempt`` failed with ``error``; ``None``: don't.
+
+        A replica that refused as ``Overloaded`` is at its limit of calls in flight:
+        asking it again would only add to its load and to the caller's wait, and
+        waiting would not help the caller.  So that call goes at once to another
+        replica, never back to one that refused it.  Any other retry waits its
+        backoff and may go back to the same replica (the only one, restarted).
+        """
+        if not self.should_retry(error, attempt, idempotent):
+            return None
+        if isinstance(error, Overloaded):
+            return AT_ONCE_ELSEWHERE
+        return NextTry(self.delay(attempt))
+
 
 DEFAULT_RETRY: Final = RetryPolicy()
-
-
-def effective_timeout(method_timeout: float | None, remaining: float | None) -> float | None:
-    """The tighter of a method's own timeout and the caller's remaining deadline."""
-    if method_timeout is None:
-        return remaining
-    if remaining is None:
-        return method_timeout
-    return min(method_timeout, remaining)
 
 
 def is_outage(error: BaseException) -> bool:

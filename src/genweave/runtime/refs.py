@@ -24,7 +24,8 @@ from genweave.errors import (
 )
 from genweave.observe.metrics import REGISTRY
 from genweave.observe.tracecontext import outgoing_traceparent
-from genweave.resilience import RetryPolicy, effective_timeout
+from genweave.resilience import RetryPolicy
+from genweave.runtime.outgoing import OutgoingCall
 
 if TYPE_CHECKING:
     from genweave.runtime.router import Router
@@ -203,9 +204,9 @@ def _remote_unary(spec: MethodSpec, router: Router, group: str, method_timeout: 
             packed = args_type(*args, **kwargs)
         except TypeError as exc:
             raise _bad_arguments(spec, exc) from None
-        timeout = effective_timeout(method_timeout, context.remaining())
-        return await router.call(group, spec, packed, context.outgoing_metadata(), timeout,
-                                 outgoing_traceparent(), retry)
+        return await router.call(OutgoingCall(
+            group, spec, packed, context.outgoing_metadata(),
+            context.outgoing_deadline(method_timeout), outgoing_traceparent(), retry))
 
     return _named(call, spec)
 
@@ -219,9 +220,9 @@ def _remote_stream(spec: MethodSpec, router: Router, group: str, method_timeout:
             packed = args_type(*args, **kwargs)
         except TypeError as exc:
             raise _bad_arguments(spec, exc) from None
-        timeout = effective_timeout(method_timeout, context.remaining())
-        items = router.stream(group, spec, packed, context.outgoing_metadata(), timeout,
-                              outgoing_traceparent(), retry)
+        items = router.stream(OutgoingCall(
+            group, spec, packed, context.outgoing_metadata(),
+            context.outgoing_deadline(method_timeout), outgoing_traceparent(), retry))
         async with aclosing(items):
             async for item in items:
                 yield item

@@ -1,53 +1,55 @@
-"""Calls from this process to components in other groups.
+"""Calls from this process to components in other groups: replica choice, connections, retries.
 
 The router picks a ready replica of the target group by least outstanding
 requests, keeps one multiplexed connection per replica, and retries only what
-cannot run twice (see ``genweave.resilience``).
-
-For a group that runs variants (experiments), it first picks the variant: by
-weight, at a point derived from the caller's ``user`` (or API key) metadata so
-that one user always lands on the same variant, and sends a copy of the call to
-each shadow variant, whose result is counted and discarded.
+cannot run twice, as the call's ``RetryPolicy`` says (see ``genweave.resilience``).
+Unary calls and streams go through the same retry loop; a stream is retried only
+until its first item has arrived.  A group that runs variants goes through
+``genweave.runtime.variants`` first, which picks the variant, then the same loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import hashlib
 import itertools
-import random
-import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import msgspec
 
 from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
 from genweave.component import MethodSpec
 from genweave.errors import CallError, DeadlineExceeded, Overloaded, Unavailable
-from genweave.observe.metrics import REGISTRY
 from genweave.observe.tracecontext import outgoing_traceparent
 from genweave.resilience import RetryPolicy
 from genweave.runtime.admission import UNLIMITED
 from genweave.runtime.membership import PRIMARY, Membership
+from genweave.runtime.outgoing import OutgoingCall
+from genweave.runtime.variants import Variants
 from genweave.transport.client import ClientConnection
 from genweave.transport.endpoints import connect
 
-__all__ = ["Router"]
+__all__ = ["DEFAULT_READY_WAIT", "Router"]
 
 DEFAULT_READY_WAIT: Final = 10.0
 """Seconds a call waits for a group with no ready replica (e.g. while it restarts)."""
-SHADOW_LIMIT: Final = 64
-"""Shadow copies in flight per router; beyond it copies are skipped, never queued."""
-STICKY_KEYS: Final = ("user", "api_key")
-"""Call metadata that keeps a caller on one variant, in order of preference."""
-_NO_RETRY: Final = RetryPolicy(attempts=1)
+
+T = TypeVar("T")
+Exchange = Callable[[ClientConnection, MethodSpec, msgspec.Struct, dict[str, str], float | None,
+                     str], Awaitable[T]]
+"""One try of a call on one connection: a unary call, or opening a stream."""
 
 
 class Router:
-    """Chooses replicas and connections for outgoing calls of one process."""
+    """Chooses replicas and connections for outgoing calls of one process.
+
+    Example::
+
+        router = Router("app", "frontend/0", membership)
+        result = await router.call(OutgoingCall("model", spec, args, {}, None, traceparent))
+    """
 
     def __init__(self, app: str, caller: str, membership: Membership, *,
                  retry: RetryPolicy | None = None, ready_wait: float = DEFAULT_READY_WAIT,
@@ -67,237 +69,133 @@ class Router:
         self._turn = itertools.count()
         self._load: collections.Counter[str] = collections.Counter()
         """Calls this router has routed to each replica and not yet finished."""
-        self._shadows: set[asyncio.Task[None]] = set()
+        self._variants = Variants(self._send, self._stream)
 
-    async def call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
-                   meta: dict[str, str], timeout: float | None, traceparent: str,
-                   retry: RetryPolicy | None = None) -> Any:
-        """One unary call to ``group``, retried on another replica where that is safe."""
-        retry = retry or self.retry
-        if group in self.membership.splits:
-            return await self._split_call(group, spec, args, meta, timeout, traceparent, retry)
-        endpoints = self.membership.endpoints(group)
-        if len(endpoints) == 1:
-            # Fast path: one replica, already connected; nothing to balance.
-            address = endpoints[0]
-            connection = self._connections.get(address)
-            if connection is not None and connection.is_open:
+    def call(self, call: OutgoingCall) -> Awaitable[Any]:
+        """One unary call, retried on another replica where that is safe."""
+        splits = self.membership.splits.get(call.group)
+        if splits:
+            return self._variants.call(call, splits)
+        return self._tries(call, _unary)
+
+    def stream(self, call: OutgoingCall) -> AsyncGenerator[Any, None]:
+        """One streaming call; retried only until its first item has arrived."""
+        splits = self.membership.splits.get(call.group)
+        if splits:
+            return self._variants.stream(call, splits)
+        return self._stream(call)
+
+    def _send(self, call: OutgoingCall) -> Awaitable[Any]:
+        return self._tries(call, _unary)
+
+    async def _stream(self, call: OutgoingCall) -> AsyncGenerator[Any, None]:
+        items, first = await self._tries(call, _open_stream)
+        address = call.address
+        self._load[address] += 1  # the replica stays loaded until the stream ends
+        try:
+            async with aclosing(items):
+                if first is not _ENDED:
+                    yield first
+                    async for item in items:
+                        yield item
+        finally:
+            self._load[address] -= 1
+
+    async def _tries(self, call: OutgoingCall, exchange: Exchange[T]) -> T:
+        """The one retry loop: ``exchange`` on a chosen replica until a try succeeds.
+
+        Each try counts against ``call.retry`` (at most ``attempts`` tries), each retry
+        waits the policy's backoff, and ``call.deadline`` bounds them all together.
+        """
+        attempt = 1
+        tried: dict[str, bool] = _NONE_TRIED
+        """Replicas tried so far: address -> whether it refused as overloaded."""
+        while True:
+            address = ""
+            try:
+                address = self._choose(call, tried) or await self._when_ready(call, tried)
+                call.address = address
                 load = self._load
-                if load[address] >= self.limits.get(group, UNLIMITED):
-                    raise self._at_limit(group, spec, 1)
                 load[address] += 1
                 try:
-                    return await connection.call(spec, args, meta, timeout, traceparent)
-                except Unavailable as error:
-                    # An overloaded only replica is not asked again: refuse at once.
-                    if isinstance(error, Overloaded) or not _retryable(error, spec, retry, 1):
-                        raise
+                    connection = self._connections.get(address)
+                    if connection is None or not connection.is_open:
+                        connection = await self._connect(address)
+                    return await exchange(connection, call.spec, call.args, call.meta,
+                                          None if call.deadline is None else _left(call),
+                                          call.traceparent)
                 finally:
                     load[address] -= 1
-        return await self._call(group, spec, args, meta, timeout, traceparent, retry)
-
-    def _at_limit(self, group: str, spec: MethodSpec, replicas: int) -> Overloaded:
-        return Overloaded(
-            f"this caller already has {self.limits[group]} calls in flight on each of the "
-            f"{replicas} ready replica{'s' if replicas != 1 else ''} of group '{group}'",
-            component=spec.component, method=spec.name)
-
-    def _route(self, group: str, spec: MethodSpec, args: msgspec.Struct, meta: dict[str, str],
-               timeout: float | None, traceparent: str) -> str:
-        """The variant that serves this call; shadow variants get their copies now."""
-        for shadow in self._shadow_splits(group):
-            self._spawn_shadow(self._shadow_call(group, spec, args, meta, timeout, traceparent,
-                                                 shadow))
-        return self._pick(group, meta)
-
-    async def _split_call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
-                          meta: dict[str, str], timeout: float | None, traceparent: str,
-                          retry: RetryPolicy) -> Any:
-        variant = self._route(group, spec, args, meta, timeout, traceparent)
-        stats = REGISTRY.variant(group, variant)
-        start, ok = time.perf_counter(), False
-        try:
-            result = await self._call(group, spec, args, meta, timeout, traceparent, retry,
-                                      variant)
-            ok = True
-            return result
-        finally:
-            stats.record(time.perf_counter() - start, ok)
-
-    async def _shadow_call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
-                           meta: dict[str, str], timeout: float | None, traceparent: str,
-                           variant: str) -> None:
-        stats = REGISTRY.variant(group, variant)
-        start, ok = time.perf_counter(), False
-        try:
-            if spec.stream:
-                items = self._stream(group, spec, args, meta, timeout, traceparent, _NO_RETRY,
-                                     variant)
-                async with aclosing(items):
-                    async for _ in items:
-                        pass
-            else:
-                await self._call(group, spec, args, meta, timeout, traceparent, _NO_RETRY,
-                                 variant)
-            ok = True
-        except CallError:
-            pass  # a shadow's failure is counted, never seen by the caller
-        finally:
-            stats.record(time.perf_counter() - start, ok)
-
-    def _spawn_shadow(self, copy: Any) -> None:
-        if len(self._shadows) >= SHADOW_LIMIT:
-            copy.close()
-            return
-        task = asyncio.ensure_future(copy)
-        self._shadows.add(task)
-        task.add_done_callback(self._shadows.discard)
-
-    def _pick(self, group: str, meta: dict[str, str]) -> str:
-        """The variant of ``group`` that serves a caller with this metadata."""
-        splits = self.membership.splits[group]
-        point = _sticky_point(group, meta)
-        total = 0.0
-        for split in splits:
-            if split.shadow:
-                continue
-            total += split.weight
-            if point < total:
-                return split.variant if split.addresses else splits[0].variant
-        return splits[0].variant
-
-    def _shadow_splits(self, group: str) -> list[str]:
-        """The shadow variants that get a copy of this call (each copies ``weight``% of calls)."""
-        return [s.variant for s in self.membership.splits[group]
-                if s.shadow and s.addresses and random.uniform(0, 100) < s.weight]
-
-    async def _call(self, group: str, spec: MethodSpec, args: msgspec.Struct,
-                    meta: dict[str, str], timeout: float | None, traceparent: str,
-                    retry: RetryPolicy, variant: str | None = None) -> Any:
-        loop = asyncio.get_running_loop()
-        until = None if timeout is None else loop.time() + timeout
-        tried: set[str] = set()
-        for attempt in itertools.count(1):
-            address = ""
-            try:
-                address = await self._choose(group, spec, tried, _left(until, loop, spec),
-                                             variant)
-                self._load[address] += 1
-                try:
-                    connection = await self._connection(address)
-                    return await connection.call(spec, args, meta, _left(until, loop, spec),
-                                                 traceparent)
-                finally:
-                    self._load[address] -= 1
             except Unavailable as error:
-                if not _retryable(error, spec, retry, attempt):
-                    raise
-                tried.add(address)
-                await self._before_retry(group, variant, error, tried, retry, attempt)
-        raise AssertionError("unreachable")
+                if tried is _NONE_TRIED:
+                    tried = {}
+                await self._before_retry(call, error, attempt, address, tried)
+                attempt += 1
 
-    def stream(self, group: str, spec: MethodSpec, args: msgspec.Struct,
-               meta: dict[str, str], timeout: float | None, traceparent: str,
-               retry: RetryPolicy | None = None) -> AsyncGenerator[Any, None]:
-        """One streaming call; retried only until its first item has arrived."""
-        retry = retry or self.retry
-        if group in self.membership.splits:
-            return self._split_stream(group, spec, args, meta, timeout, traceparent, retry)
-        return self._stream(group, spec, args, meta, timeout, traceparent, retry)
+    async def _before_retry(self, call: OutgoingCall, error: Unavailable, attempt: int,
+                            address: str, tried: dict[str, bool]) -> None:
+        """Wait out the policy's backoff before the next try, or re-raise ``error``."""
+        spec = call.spec
+        if not _own_failure(error, spec):
+            raise error
+        plan = (call.retry or self.retry).next_try(error, attempt, spec.options.idempotent)
+        if plan is None:
+            raise error
+        tried[address] = tried.get(address, False) or plan.elsewhere
+        endpoints = self.membership.endpoints(call.group, call.variant)
+        if plan.elsewhere and all(tried.get(a) for a in endpoints):
+            raise error
+        delay = plan.delay
+        if call.deadline is not None:
+            delay = min(delay, call.deadline - asyncio.get_running_loop().time())
+        if delay > 0:
+            await asyncio.sleep(delay)
 
-    async def _split_stream(self, group: str, spec: MethodSpec, args: msgspec.Struct,
-                            meta: dict[str, str], timeout: float | None, traceparent: str,
-                            retry: RetryPolicy) -> AsyncGenerator[Any, None]:
-        variant = self._route(group, spec, args, meta, timeout, traceparent)
-        stats = REGISTRY.variant(group, variant)
-        start, ok = time.perf_counter(), False
-        try:
-            items = self._stream(group, spec, args, meta, timeout, traceparent, retry, variant)
-            async with aclosing(items):
-                async for item in items:
-                    yield item
-            ok = True
-        finally:
-            stats.record(time.perf_counter() - start, ok)
+    def _choose(self, call: OutgoingCall, tried: dict[str, bool]) -> str:
+        """The least loaded ready replica under this router's limit, one not tried if any.
 
-    async def _stream(self, group: str, spec: MethodSpec, args: msgspec.Struct,
-                      meta: dict[str, str], timeout: float | None, traceparent: str,
-                      retry: RetryPolicy, variant: str | None = None,
-                      ) -> AsyncGenerator[Any, None]:
-        loop = asyncio.get_running_loop()
-        until = None if timeout is None else loop.time() + timeout
-        tried: set[str] = set()
-        started = False
-        for attempt in itertools.count(1):
-            address = ""
-            try:
-                address = await self._choose(group, spec, tried, _left(until, loop, spec),
-                                             variant)
-                self._load[address] += 1
-                try:
-                    connection = await self._connection(address)
-                    items = connection.stream(spec, args, meta, _left(until, loop, spec),
-                                              traceparent)
-                    async with aclosing(items):
-                        async for item in items:
-                            started = True
-                            yield item
-                finally:
-                    self._load[address] -= 1
-                return
-            except Unavailable as error:
-                if not _retryable(error, spec, retry, attempt) or started:
-                    raise
-                tried.add(address)
-                await self._before_retry(group, variant, error, tried, retry, attempt)
-
-    async def _before_retry(self, group: str, variant: str | None, error: Unavailable,
-                            tried: set[str], retry: RetryPolicy, attempt: int) -> None:
-        """Wait before the next attempt, or re-raise ``error`` when none is worth making.
-
-        An overloaded replica is not asked again (that would add to its load and
-        to the caller's wait); another one is tried at once, if there is one.
+        A replica that refused this call as overloaded is never chosen again for it.
+        Returns "" when the group has no ready replica (``_when_ready`` waits for one).
         """
-        if isinstance(error, Overloaded):
-            if all(a in tried for a in self.membership.endpoints(group, variant)):
-                raise error
-            return
-        await asyncio.sleep(retry.delay(attempt))
-
-    async def call_at(self, address: str, spec: MethodSpec, args: msgspec.Struct,
-                      timeout: float | None = None) -> Any:
-        """A call to one specific replica: no balancing, no retry (admin and probes)."""
-        connection = await self._connection(address)
-        return await connection.call(spec, args, {}, timeout, outgoing_traceparent())
-
-    async def _choose(self, group: str, spec: MethodSpec, tried: set[str],
-                      timeout: float | None, variant: str | None = None) -> str:
-        endpoints = self.membership.endpoints(group, variant)
-        if not endpoints and variant not in (None, PRIMARY):
-            raise Unavailable(f"variant '{variant}' of group '{group}' has no ready replica",
-                              component=spec.component, method=spec.name)
-        if not endpoints and group in self.membership.down:
-            raise Unavailable(f"group '{group}' is stopped", component=spec.component,
-                              method=spec.name)
+        endpoints = self.membership.endpoints(call.group, call.variant)
+        if len(endpoints) == 1 and not tried:  # the common case, decided without a list
+            address = endpoints[0]
+            if self._load[address] < self.limits.get(call.group, UNLIMITED):
+                return address
         if not endpoints:
-            wait = self.ready_wait if timeout is None else min(timeout, self.ready_wait)
-            endpoints = await self.membership.wait_for(group, wait)
-            if not endpoints:
-                raise Unavailable(f"no ready replica of group '{group}'",
-                                  component=spec.component, method=spec.name)
-        limit = self.limits.get(group, UNLIMITED)
-        open_ = [e for e in endpoints if self._load[e] < limit]
+            return ""
+        limit = self.limits.get(call.group, UNLIMITED)
+        load = self._load
+        open_ = [e for e in endpoints if load[e] < limit and not tried.get(e)]
         if not open_:
             # Refused here, at once: the replicas would refuse it too, after a round trip
             # through event loops that are busy with the calls already sent.
-            raise self._at_limit(group, spec, len(endpoints))
+            raise self._at_limit(call, len(endpoints))
         return self._least_loaded([e for e in open_ if e not in tried] or open_)
 
-    async def _connection(self, address: str) -> ClientConnection:
-        connection = self._connections.get(address)
-        if connection is None or not connection.is_open:
-            connection = await self._connect(address)
-        return connection
+    async def _when_ready(self, call: OutgoingCall, tried: dict[str, bool]) -> str:
+        """Wait (up to ``ready_wait``, within the deadline) for the group to have a replica."""
+        group, spec, variant = call.group, call.spec, call.variant
+        if variant not in (None, PRIMARY):
+            raise Unavailable(f"variant '{variant}' of group '{group}' has no ready replica",
+                              component=spec.component, method=spec.name)
+        if group in self.membership.down:
+            raise Unavailable(f"group '{group}' is stopped", component=spec.component,
+                              method=spec.name)
+        left = _left(call)
+        await self.membership.wait_for(group, self.ready_wait if left is None
+                                       else min(left, self.ready_wait))
+        address = self._choose(call, tried)
+        if not address:
+            raise Unavailable(f"no ready replica of group '{group}'",
+                              component=spec.component, method=spec.name)
+        return address
+
+    def _at_limit(self, call: OutgoingCall, replicas: int) -> Overloaded:
+        return Overloaded(
+            f"this caller already has {self.limits[call.group]} calls in flight on each of the "
+            f"{replicas} ready replica{'s' if replicas != 1 else ''} of group '{call.group}'",
+            component=call.spec.component, method=call.spec.name)
 
     def _least_loaded(self, endpoints: list[str]) -> str:
         if len(endpoints) == 1:
@@ -306,6 +204,14 @@ class Router:
         start = next(self._turn) % len(endpoints)
         load = self._load
         return min(endpoints[start:] + endpoints[:start], key=lambda address: load[address])
+
+    async def call_at(self, address: str, spec: MethodSpec, args: msgspec.Struct,
+                      timeout: float | None = None) -> Any:
+        """A call to one specific replica: no balancing, no retry (admin and probes)."""
+        connection = self._connections.get(address)
+        if connection is None or not connection.is_open:
+            connection = await self._connect(address)
+        return await connection.call(spec, args, {}, timeout, outgoing_traceparent())
 
     async def _connect(self, address: str) -> ClientConnection:
         task = self._connecting.get(address)
@@ -325,35 +231,56 @@ class Router:
         return {address: n for address, n in self._load.items() if n}
 
     async def close(self) -> None:
-        for task in list(self._connecting.values()) + list(self._shadows):
+        self._variants.close()
+        for task in list(self._connecting.values()):
             task.cancel()
         for connection in self._connections.values():
             connection.close()
         self._connections.clear()
 
 
-def _sticky_point(group: str, meta: dict[str, str]) -> float:
-    """A point in [0, 100): the same for every call of one user, random without one."""
-    for key in STICKY_KEYS:
-        who = meta.get(key)
-        if who:
-            digest = hashlib.blake2b(f"{group}\0{who}".encode(), digest_size=8).digest()
-            return int.from_bytes(digest) / 2**64 * 100
-    return random.uniform(0, 100)
+_NONE_TRIED: Final[dict[str, bool]] = {}
+"""Shared and never written: a first try allocates nothing for bookkeeping."""
+_ENDED: Final = object()
+"""The first item of a stream that ended without any."""
 
 
-def _left(until: float | None, loop: asyncio.AbstractEventLoop, spec: MethodSpec) -> float | None:
-    if until is None:
+def _unary(connection: ClientConnection, spec: MethodSpec, args: msgspec.Struct,
+           meta: dict[str, str], timeout: float | None, traceparent: str) -> Awaitable[Any]:
+    """One try of a unary call."""
+    return connection.call(spec, args, meta, timeout, traceparent)
+
+
+async def _open_stream(connection: ClientConnection, spec: MethodSpec, args: msgspec.Struct,
+                       meta: dict[str, str], timeout: float | None,
+                       traceparent: str) -> tuple[AsyncGenerator[Any, None], Any]:
+    """One try of a stream: open it and wait for its first item (or its end).
+
+    Up to here a stream may be retried; once an item has arrived, it may not.
+    """
+    items = connection.stream(spec, args, meta, timeout, traceparent)
+    try:
+        return items, await anext(items)
+    except StopAsyncIteration:
+        return items, _ENDED
+    except BaseException:
+        await items.aclose()
+        raise
+
+
+def _left(call: OutgoingCall) -> float | None:
+    """Seconds left before the call's deadline; ``DeadlineExceeded`` once it has passed."""
+    if call.deadline is None:
         return None
-    left = until - loop.time()
+    left = call.deadline - asyncio.get_running_loop().time()
     if left <= 0:
         raise DeadlineExceeded("deadline passed before the call could be sent",
-                               component=spec.component, method=spec.name)
+                               component=call.spec.component, method=call.spec.name)
     return left
 
 
-def _retryable(error: CallError, spec: MethodSpec, retry: RetryPolicy, attempt: int) -> bool:
-    """Whether to try ``error``'s call again; names the target in an error that lacks one.
+def _own_failure(error: CallError, spec: MethodSpec) -> bool:
+    """Whether ``error`` is the target's own failure; names the target in an error that lacks one.
 
     Only a failure of the target itself is retried: an ``Unavailable`` that the
     target passed on from its own callee means the target ran (and may run
@@ -362,6 +289,4 @@ def _retryable(error: CallError, spec: MethodSpec, retry: RetryPolicy, attempt: 
     if not error.component:
         error.component, error.method = spec.component, spec.name
         error.args = (error._render(),)
-    if error.component != spec.component or error.method != spec.name:
-        return False
-    return retry.should_retry(error, attempt, spec.options.idempotent)
+    return error.component == spec.component and error.method == spec.name
