@@ -13,6 +13,7 @@ import pytest
 from sample_app import Answer, Front, Model, QuotaError, Store
 
 import genweave
+from conftest import eventually
 from genweave import (
     CallError,
     ComponentError,
@@ -20,13 +21,6 @@ from genweave import (
     Deployment,
     InvalidArgument,
 )
-
-
-async def eventually(check, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    """Poll an async predicate until it holds."""
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.02)
 
 
 async def test_plain_call_returns_struct(running: Deployment) -> None:

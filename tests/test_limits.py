@@ -10,7 +10,9 @@ import pytest
 import pytest_asyncio
 from sample_app import Front, Model, app
 
+from conftest import eventually
 from genweave import Deployment, MessageTooLarge, Overloaded, deploy
+from genweave.deploy.local import LocalDeployer
 from genweave.topology import Topology, preset
 
 LIMIT = 1 << 20
@@ -46,6 +48,14 @@ def placement(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+async def running_now(running: Deployment, component: str, method: str) -> int:
+    """Calls of ``component.method`` running at its replicas now, from their metrics
+    (which pass a replica's limit: its admin calls are never refused)."""
+    deployer = running if isinstance(running, LocalDeployer) else running.runtime  # type: ignore[attr-defined]
+    return sum(m.in_flight for replica in await deployer.metrics() for m in replica.methods
+               if (m.component, m.method) == (component, method))
+
+
 def model_limited_to(limit: int) -> Topology:
     topology = preset("microservices", app)
     return msgspec.structs.replace(topology, groups=tuple(
@@ -77,7 +87,11 @@ async def test_a_replica_refuses_what_several_callers_send_beyond_its_limit(
     async with deploy("sample_app:app", model_limited_to(3), placement, **options) as running:
         model, front = running.get(Model), running.get(Front)
         direct = [asyncio.ensure_future(model.sleep(0.5)) for _ in range(3)]
-        await asyncio.sleep(0.1)  # the client's three are running at the replica
+
+        async def the_three_run_at_the_replica() -> bool:
+            return await running_now(running, "Model", "sleep") == 3
+
+        await eventually(the_three_run_at_the_replica)
         relayed = await asyncio.gather(*(front.relay_sleep(0.5) for _ in range(3)),
                                        return_exceptions=True)
         assert await asyncio.gather(*direct) == ["slept"] * 3

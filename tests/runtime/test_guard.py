@@ -10,15 +10,9 @@ import pytest
 import pytest_asyncio
 from ops_app import Studio, app
 
-from conftest import MATRIX
+from conftest import MATRIX, eventually
 from genweave import CircuitOpen, DeadlineExceeded, Deployment, Overloaded, deploy
-from genweave.resilience import (
-    Bulkhead,
-    CircuitBreaker,
-    CircuitSettings,
-    FallbackSettings,
-    RefPolicy,
-)
+from genweave.resilience import CircuitSettings, FallbackSettings, RefPolicy
 from genweave.topology import Topology, resolve_topology
 
 POLICY = RefPolicy(timeout=0.2, bulkhead=4, circuit=CircuitSettings(failures=3, reset_after=0.5),
@@ -69,8 +63,15 @@ async def test_the_circuit_opens_serves_fallbacks_and_closes_after_a_trial(
         await studio.work(0.0)
     assert loop.time() - start < 0.1  # failing fast: nothing was sent
     assert await studio.paint("sky") == "fallback"  # declared fallback value
-    await asyncio.sleep(0.6)  # half-open: one trial call goes through and closes it
-    assert await studio.work(0.0) == "v1"
+
+    async def a_trial_closes_it() -> bool:
+        """Once half-open, one trial call goes through and closes the circuit."""
+        try:
+            return await studio.work(0.0) == "v1"
+        except CircuitOpen:
+            return False
+
+    await eventually(a_trial_closes_it, timeout=5.0)
     assert await studio.paint("sky") == "v1:sky"
 
 
@@ -80,40 +81,3 @@ async def test_application_errors_do_not_open_the_circuit(running: Deployment) -
         with pytest.raises(TypeError):
             await studio.work("not a number")  # type: ignore[arg-type]
         assert await studio.paint("x") == "v1:x"
-
-
-def test_circuit_breaker_states() -> None:
-    now = [0.0]
-    breaker = CircuitBreaker(CircuitSettings(failures=2, reset_after=1.0), clock=lambda: now[0])
-    assert breaker.state == "closed" and breaker.allow()
-    breaker.failed()
-    assert breaker.state == "closed"
-    breaker.failed()
-    assert breaker.state == "open" and not breaker.allow()
-    assert breaker.retry_after() == 1.0
-    now[0] = 1.0
-    assert breaker.state == "half-open"
-    assert breaker.allow() and not breaker.allow()  # one trial at a time
-    breaker.failed()  # the trial failed: open again, for another reset_after
-    assert breaker.state == "open"
-    now[0] = 2.5
-    assert breaker.allow()
-    breaker.succeeded()
-    assert breaker.state == "closed" and breaker.allow() and breaker.allow()
-
-
-def test_a_cancelled_trial_lets_the_next_one_through() -> None:
-    now = [0.0]
-    breaker = CircuitBreaker(CircuitSettings(failures=1, reset_after=1.0), clock=lambda: now[0])
-    breaker.failed()
-    now[0] = 1.0
-    assert breaker.allow()
-    breaker.released()
-    assert breaker.allow()
-
-
-def test_bulkhead() -> None:
-    bulkhead = Bulkhead(2)
-    assert bulkhead.try_enter() and bulkhead.try_enter() and not bulkhead.try_enter()
-    bulkhead.leave()
-    assert bulkhead.try_enter()
