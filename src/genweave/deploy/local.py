@@ -50,7 +50,7 @@ from genweave.runtime.membership import (
     replica_addresses,
 )
 from genweave.runtime.refs import ComponentProxy, remote_proxy
-from genweave.runtime.router import Router
+from genweave.runtime.router import DEFAULT_READY_WAIT, Router
 from genweave.topology import Topology, validate
 from genweave.transport.endpoints import listen
 
@@ -75,14 +75,14 @@ class LocalDeployer(Deployment):
 
     ``log`` receives every line the supervisor and the replicas write;
     ``grace`` is how long a stopping replica may finish its calls;
-    ``ready_wait`` (seconds; ``None``: the router's default) is how long a call
-    waits for a group with no ready replica, e.g. while it restarts.
+    ``ready_wait`` is how long a call waits for a group with no ready replica,
+    e.g. while it restarts.
     """
 
     def __init__(self, app: App, topology: Topology, *, import_path: str | None = None,
                  rundir: str | Path | None = None, log: Callable[[str], None] = log_to_stderr,
                  start_timeout: float = DEFAULT_START_TIMEOUT, grace: float = DEFAULT_GRACE,
-                 ready_wait: float | None = None) -> None:
+                 ready_wait: float = DEFAULT_READY_WAIT) -> None:
         super().__init__(app, topology)
         path = import_path or app.import_path()
         if path is None:
@@ -122,11 +122,9 @@ class LocalDeployer(Deployment):
         control = Callee(self.app.name, "supervisor",
                          {"genweave.Control": (Control(self), spec_of(Control))})
         self._control_server, _ = await listen(f"unix:{self.control_address_path}", control)
-        self._router = Router(self.app.name, CLIENT, self.membership,
+        self._router = Router(self.app.name, CLIENT, self.membership, ready_wait=self._ready_wait,
                               max_message_bytes=self.topology.max_message_bytes,
                               limits=self.topology.limits())
-        if self._ready_wait is not None:
-            self._router.ready_wait = self._ready_wait
         for replica in self._all_replicas():
             self._supervisor.start(replica)
         failure = await wait_started(self._all_replicas(), self.start_timeout)
