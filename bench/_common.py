@@ -25,7 +25,7 @@ from typing import Any, Final, TypeVar
 
 import numpy as np
 
-from genweave.runtime.worker import loop_factory
+from genweave._aio import loop_factory
 
 __all__ = [
     "RESULTS_DIR",

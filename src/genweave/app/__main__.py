@@ -21,7 +21,7 @@ from genweave.app import app
 from genweave.app.gateway import Gateway
 from genweave.app.ingestor import CORPUS_JOB, Ingestor
 from genweave.deploy.local import LocalDeployer
-from genweave.deploy.serve import ForegroundService as Runner
+from genweave.deploy.serve import ForegroundService
 from genweave.errors import GenweaveError
 from genweave.terminal_chat import chat
 from genweave.topology import resolve_topology
@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         topology = resolve_topology(args.topology, app, config=config)
-        runner = Runner(app, topology, IMPORT_PATH, args.rundir, on_ready=on_ready)
+        service = ForegroundService(app, topology, IMPORT_PATH, args.rundir, on_ready=on_ready)
         with asyncio.Runner(loop_factory=loop_factory()) as loop:
-            return loop.run(runner.run())
+            return loop.run(service.run())
     except GenweaveError as exc:
         print(f"genweave: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
