@@ -32,7 +32,7 @@ from genweave.models.generation import (
     load_backend,
 )
 from genweave.models.generation.builtin_impl import BuiltinBackend
-from genweave.models.generation.engine import Detokenizer, Job, Runner
+from genweave.models.generation.engine import Detokenizer, EngineRequest, Runner
 from genweave.models.generation.errors import remote_error_class
 from genweave.models.generation.importer import import_from_string, require
 from genweave.models.generation.openai_wire import error_from_body
@@ -217,12 +217,12 @@ class ScriptedRunner(Runner):
 
     def __init__(self) -> None:
         self.batches: list[int] = []
-        self.live: dict[Job, int] = {}
+        self.live: dict[EngineRequest, int] = {}
 
-    def admit(self, jobs: list[Job]) -> None:
+    def admit(self, jobs: list[EngineRequest]) -> None:
         self.live.update({job: 0 for job in jobs})
 
-    def step(self, jobs: list[Job]) -> list[int]:
+    def step(self, jobs: list[EngineRequest]) -> list[int]:
         self.batches.append(len(jobs))
         if any(job.prompt_ids[0] == self.FAIL for job in jobs):
             raise RuntimeError("CUDA error: out of memory")
@@ -230,7 +230,7 @@ class ScriptedRunner(Runner):
             self.live[job] += 1
         return [job.prompt_ids[0] + self.live[job] for job in jobs]
 
-    def release(self, jobs: list[Job]) -> None:
+    def release(self, jobs: list[EngineRequest]) -> None:
         for job in jobs:
             self.live.pop(job, None)
 

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Final
 from genweave.models.tinylm import Sequence, TinyLM
 
 from .base import GenerationParams, TextBackend, TextDelta
-from .engine import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_WAITING, Detokenizer, Engine, Job, Runner
+from .engine import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_WAITING,
+    Detokenizer,
+    Engine,
+    EngineRequest,
+    Runner,
+)
 
 if TYPE_CHECKING:
     from .config import BackendSettings
@@ -33,19 +40,19 @@ class TinyLMRunner(Runner):
     def __init__(self, model: TinyLM) -> None:
         self.model = model
         self.eos_ids = frozenset({model.eos_id})
-        self._sequences: dict[Job, Sequence] = {}
+        self._sequences: dict[EngineRequest, Sequence] = {}
 
-    def admit(self, jobs: list[Job]) -> None:
+    def admit(self, jobs: list[EngineRequest]) -> None:
         for job in jobs:
             p = job.params
             self._sequences[job] = self.model.start(
                 job.prompt_ids, temperature=p.temperature, top_p=p.top_p, seed=p.seed
             )
 
-    def step(self, jobs: list[Job]) -> list[int]:
+    def step(self, jobs: list[EngineRequest]) -> list[int]:
         return self.model.step([self._sequences[job] for job in jobs])
 
-    def release(self, jobs: list[Job]) -> None:
+    def release(self, jobs: list[EngineRequest]) -> None:
         for job in jobs:
             seq = self._sequences.pop(job, None)
             if seq is not None:

@@ -30,7 +30,7 @@ from .base import FinishReason, GenerationParams, TextDelta, TokenUsage
 from .errors import BackendClosed, BackendOverloaded, GenerationError
 from .stops import StopMatcher
 
-__all__ = ["Detokenizer", "Engine", "EngineStats", "Job", "Runner"]
+__all__ = ["Detokenizer", "Engine", "EngineRequest", "EngineStats", "Runner"]
 
 DEFAULT_MAX_BATCH_SIZE: Final = 32
 DEFAULT_MAX_WAITING: Final = 256
@@ -44,7 +44,7 @@ class Detokenizer(Protocol):
     def flush(self) -> str: ...
 
 
-class Job:
+class EngineRequest:
     """One request inside the engine: what to generate and where its text goes."""
 
     def __init__(
@@ -90,15 +90,15 @@ class Runner(abc.ABC):
         return True
 
     @abc.abstractmethod
-    def admit(self, jobs: list[Job]) -> None:
+    def admit(self, jobs: list[EngineRequest]) -> None:
         """Prefill the prompts of ``jobs``; the next ``step`` includes them."""
 
     @abc.abstractmethod
-    def step(self, jobs: list[Job]) -> list[int]:
+    def step(self, jobs: list[EngineRequest]) -> list[int]:
         """Advance every admitted job by one token; return the tokens in ``jobs`` order."""
 
     @abc.abstractmethod
-    def release(self, jobs: list[Job]) -> None:
+    def release(self, jobs: list[EngineRequest]) -> None:
         """Forget ``jobs`` and free their cache."""
 
     @abc.abstractmethod
@@ -149,9 +149,9 @@ class Engine:
         self.max_waiting = max_waiting
         self._runner = runner
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"genweave-{name}")
-        self._waiting: collections.deque[Job] = collections.deque()
-        self._running: list[Job] = []
-        self._leaving: list[Job] = []
+        self._waiting: collections.deque[EngineRequest] = collections.deque()
+        self._running: list[EngineRequest] = []
+        self._leaving: list[EngineRequest] = []
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -177,7 +177,7 @@ class Engine:
         Leaving the stream early (``aclose()``, cancellation) takes the job
         out of the batch before the next step and frees its cache.
         """
-        job = self._submit(Job(
+        job = self._submit(EngineRequest(
             prompt_ids, params, limit=limit, detokenizer=self._runner.detokenizer(prompt_ids),
             prompt_tokens=len(prompt_ids) if prompt_tokens is None else prompt_tokens,
         ))
@@ -209,7 +209,7 @@ class Engine:
             await asyncio.wait([self._task])
         self._executor.shutdown(wait=True)
 
-    def _submit(self, job: Job) -> Job:
+    def _submit(self, job: EngineRequest) -> EngineRequest:
         if self._closed:
             raise self._closed_error()
         if len(self._waiting) >= self.max_waiting:
@@ -230,7 +230,7 @@ class Engine:
             self._task = loop.create_task(self._run(), name=f"genweave-{self.name}")
         return job
 
-    def _cancel(self, job: Job) -> None:
+    def _cancel(self, job: EngineRequest) -> None:
         """The consumer left: the job leaves the batch before the next step."""
         job.cancelled = True
         self._counts["cancelled"] += 1
@@ -276,7 +276,7 @@ class Engine:
             if orphans:
                 self._executor.submit(self._runner.release, orphans)
 
-    def _admit(self) -> list[Job]:
+    def _admit(self) -> list[EngineRequest]:
         room = self.max_batch_size - len(self._running)
         if self._running and not self._runner.can_join:
             room = 0
@@ -285,7 +285,8 @@ class Engine:
         self._counts["admitted"] += len(joining)
         return joining
 
-    def _work(self, leaving: list[Job], joining: list[Job], running: list[Job]) -> list[int]:
+    def _work(self, leaving: list[EngineRequest], joining: list[EngineRequest],
+              running: list[EngineRequest]) -> list[int]:
         """One engine step, in the worker thread."""
         if leaving:
             self._runner.release(leaving)
@@ -293,7 +294,7 @@ class Engine:
             self._runner.admit(joining)
         return self._runner.step(running)
 
-    def _deliver(self, jobs: list[Job], tokens: list[int]) -> None:
+    def _deliver(self, jobs: list[EngineRequest], tokens: list[int]) -> None:
         self._counts["steps"] += 1
         self._counts["tokens"] += len(tokens)
         for job, token in zip(jobs, tokens, strict=True):
@@ -311,7 +312,7 @@ class Engine:
             elif text:
                 job.queue.put_nowait(TextDelta(text))
 
-    def _finish(self, job: Job, text: str, reason: FinishReason, *, flush: bool) -> None:
+    def _finish(self, job: EngineRequest, text: str, reason: FinishReason, *, flush: bool) -> None:
         if flush:
             tail, stopped = job.stops.feed(job.detokenizer.flush())
             text += tail if stopped else tail + job.stops.flush()
@@ -323,7 +324,7 @@ class Engine:
         self._leaving.append(job)
 
     async def _abort(
-        self, loop: asyncio.AbstractEventLoop, jobs: list[Job], exc: Exception
+        self, loop: asyncio.AbstractEventLoop, jobs: list[EngineRequest], exc: Exception
     ) -> None:
         def error() -> GenerationError:
             failure = GenerationError(
@@ -350,7 +351,7 @@ class Engine:
         if leaving:
             await loop.run_in_executor(self._executor, self._runner.release, leaving)
 
-    def _fail(self, job: Job, error: Callable[[], BaseException]) -> None:
+    def _fail(self, job: EngineRequest, error: Callable[[], BaseException]) -> None:
         if not job.done:
             job.done = True
             job.queue.put_nowait(error())

@@ -20,7 +20,7 @@ import numpy as np
 
 from genweave.models.tinylm.sampling import sample
 
-from .engine import Detokenizer, Job, Runner
+from .engine import Detokenizer, EngineRequest, Runner
 
 if TYPE_CHECKING:
     import torch
@@ -88,8 +88,8 @@ class HFRunner(Runner):
         self._cache_keyword = _cache_keyword(model)
         self._pad_id = pad_id
         self._joinable = True
-        self._rows: list[Job] = []
-        self._index: dict[Job, int] = {}
+        self._rows: list[EngineRequest] = []
+        self._index: dict[EngineRequest, int] = {}
         self._cache: Any = None
         self._mask: torch.Tensor = torch_module.zeros((0, 0), dtype=torch_module.long)
         self._pending: list[int] = []
@@ -103,7 +103,7 @@ class HFRunner(Runner):
     def detokenizer(self, prompt_ids: list[int]) -> Detokenizer:
         return IncrementalDecoder(self.tokenizer, prompt_ids[-DECODE_CONTEXT:])
 
-    def admit(self, jobs: list[Job]) -> None:
+    def admit(self, jobs: list[EngineRequest]) -> None:
         # Like TinyLM, prefill all but the last prompt token; that one is fed
         # by the next step, so new and running rows advance the same way.
         with self._torch.inference_mode():
@@ -116,7 +116,7 @@ class HFRunner(Runner):
             self._positions.append(len(job.prompt_ids) - 1)
             self._rngs.append(np.random.default_rng(job.params.seed))
 
-    def step(self, jobs: list[Job]) -> list[int]:
+    def step(self, jobs: list[EngineRequest]) -> list[int]:
         torch = self._torch
         with torch.inference_mode():
             ids = torch.tensor(self._pending, dtype=torch.long).view(-1, 1)
@@ -138,7 +138,7 @@ class HFRunner(Runner):
         self._positions = [p + 1 for p in self._positions]
         return [tokens[self._index[job]] for job in jobs]
 
-    def release(self, jobs: list[Job]) -> None:
+    def release(self, jobs: list[EngineRequest]) -> None:
         gone = {job for job in jobs if job in self._index}
         if not gone:
             return

@@ -20,7 +20,7 @@ from .chat import Message
 from .config import DEFAULT_TIMEOUT
 from .errors import RemoteError, RemoteTimeout, RemoteUnavailable, remote_error_class
 from .importer import require
-from .openai_wire import Chunk, ErrorBody, ModelList, error_from_body, finish_reason
+from .openai_wire import CompletionChunk, ErrorBody, ModelList, error_from_body, finish_reason
 from .sse import DONE, iter_events
 
 if TYPE_CHECKING:
@@ -194,10 +194,11 @@ class OpenAIBackend(TextBackend):
                 f"check that it is running at {self.base_url}", url=url,
             ) from exc
 
-    def _decode(self, data: bytes, response: httpx.Response, error_event: bool = False) -> Chunk:
+    def _decode(self, data: bytes, response: httpx.Response,
+                error_event: bool = False) -> CompletionChunk:
         url = str(response.url)
         try:
-            chunk = msgspec.json.decode(data, type=Chunk)
+            chunk = msgspec.json.decode(data, type=CompletionChunk)
         except msgspec.DecodeError as exc:
             raise RemoteError(f"the server sent invalid JSON ({exc}): {data[:200]!r}",
                               url=url) from exc

@@ -13,7 +13,7 @@ import msgspec
 from .base import FinishReason, TokenUsage
 from .errors import RemoteError, remote_error_class
 
-__all__ = ["Chunk", "ErrorBody", "ModelList", "error_from_body", "finish_reason"]
+__all__ = ["CompletionChunk", "ErrorBody", "ModelList", "error_from_body", "finish_reason"]
 
 MAX_ERROR_TEXT: Final = 500
 
@@ -51,7 +51,7 @@ class ErrorBody(msgspec.Struct):
     code: str | int | None = None
 
 
-class Chunk(msgspec.Struct):
+class CompletionChunk(msgspec.Struct):
     """A streamed chunk, or a whole non-streamed response (same fields)."""
 
     choices: list[Choice] = []
