@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES, describe_validation_error
+from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
 from genweave.errors import CallError, MessageTooLarge, error_kind, qualified_name
 from genweave.transport.framing import FramedProtocol
 from genweave.transport.messages import (
@@ -30,21 +30,7 @@ from genweave.transport.messages import (
     Welcome,
 )
 
-# Transitional, until deploy/ imports genweave.runtime.callee.Callee: the runtime's
-# dispatcher under its old name here, and the validation message helper (now in codec).
-# The import of the runtime points upward; it goes when deploy/ no longer needs it.
-if TYPE_CHECKING:
-    from genweave.runtime.callee import Callee as Dispatcher
-
-__all__ = ["Dispatcher", "RequestDispatcher", "ServerConnection", "describe_validation_error"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "Dispatcher":
-        from genweave.runtime.callee import Callee
-
-        return Callee
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["RequestDispatcher", "ServerConnection"]
 
 
 class RequestDispatcher:
