@@ -4,8 +4,10 @@ The router picks a ready replica of the target group by least outstanding
 requests, keeps one multiplexed connection per replica, and retries only what
 cannot run twice, as the call's ``RetryPolicy`` says (see ``genweave.resilience``).
 Unary calls and streams go through the same retry loop; a stream is retried only
-until its first item has arrived.  A group that runs variants goes through
-``genweave.runtime.variants`` first, which picks the variant, then the same loop.
+until its first item has arrived.  A replica that refuses a call as overloaded is
+never asked again for that call: another one is tried at once (``RetryPolicy.next_try``).
+A group that runs variants goes through ``genweave.runtime.variants`` first, which
+picks the variant, then the same loop.
 """
 
 from __future__ import annotations
@@ -108,8 +110,7 @@ class Router:
         waits the policy's backoff, and ``call.deadline`` bounds them all together.
         """
         attempt = 1
-        tried: dict[str, bool] = _NONE_TRIED
-        """Replicas tried so far: address -> whether it refused as overloaded."""
+        tried = _NONE_TRIED  # replicas tried so far: address -> refused it as overloaded
         while True:
             address = ""
             try:
