@@ -159,3 +159,54 @@ fallback = { values = { add = 0, count = [0, 1] } }
     assert own.fallback.values == {"add": 0, "count": [0, 1]}
     assert shared is not None and shared.timeout == 2.5 and shared.circuit is not None
     assert policy_for(topology.refs, "Front", "store", "Store") is None
+
+
+def test_group_resources_and_deployment_options(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+name = "gpu-box"
+[groups.core]
+components = ["Front", "Store"]
+expose = [8000]
+[groups.model]
+components = ["Model"]
+cpus = 0.5
+memory = "2Gi"
+gpus = 2
+extras = ["models"]
+[groups.model.variants.b]
+weight = 10
+""")
+    topology = load_topology(path, app)
+    assert topology.name == "gpu-box"
+    model = topology.group("model")
+    assert (model.resources.cpus, model.resources.memory, model.resources.gpus) == (0.5, "2Gi", 2)
+    assert model.resources.memory_bytes == 2 * 2**30
+    assert model.extras == ("models",)
+    assert model.expose is None  # found from the components' settings when exported
+    assert topology.group("core").expose == (8000,)
+    assert topology.group("core").resources.gpus == 0
+
+
+def test_a_preset_group_takes_resources_too(tmp_path: Path) -> None:
+    path = write(tmp_path, 'preset = "hybrid"\n[groups.model]\ngpus = 1\nmemory = "1Gi"\n')
+    model = load_topology(path, app).group("model")
+    assert (model.resources.gpus, model.resources.memory) == (1, "1Gi")
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ("gpus = 0.5", r"\[groups.a\] gpus: 0.5 is not a whole number: whole GPUs only"),
+    ("gpus = -1", r"\[groups.a\] gpus: -1 is negative"),
+    ('gpus = "one"', r"\[groups.a\] gpus: Expected `float`, got `str`"),
+    ("cpus = 0", r"\[groups.a\] cpus: Expected `float` > 0.0"),
+    ('memory = "2GB"', r"\[groups.a\] memory: '2GB' is not a Kubernetes quantity "
+                       r"\(did you mean '2G'\?\)"),
+    ("expose = [0]", r"\[groups.a\] expose\[0\]: Expected `int` >= 1"),
+    ("expose = [80, 80]", r"\[groups.a\] expose: a port is listed twice"),
+    ('extras = ["models;rm"]', r"\[groups.a\] extras\[0\]: Expected `str` matching"),
+])
+def test_bad_group_resources_name_the_group_and_the_fix(
+    tmp_path: Path, options: str, message: str
+) -> None:
+    path = write(tmp_path, f'[groups.a]\ncomponents = ["Front", "Store", "Model"]\n{options}\n')
+    with pytest.raises(TopologyError, match=message):
+        load_topology(path, app)

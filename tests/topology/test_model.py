@@ -10,6 +10,7 @@ from genweave.topology import (
     DEFAULT_MAX_IN_FLIGHT,
     Autoscale,
     Group,
+    Resources,
     Topology,
     Variant,
 )
@@ -53,3 +54,10 @@ def test_a_topology_travels_as_data() -> None:
     assert msgspec.json.decode(wire, type=Topology) == TOPOLOGY
     with pytest.raises(msgspec.ValidationError, match="unknown field"):
         msgspec.convert({"max": 2, "maxx": 3}, Autoscale)
+
+
+def test_describe_shows_resources_http_and_extras() -> None:
+    group = Group("g", ("Model",), resources=Resources(cpus=2, memory="4Gi", gpus=1),
+                  expose=(8000,), extras=("models",))
+    assert group.describe() == "cpus 2, memory 4Gi, 1 GPU; HTTP on 8000; extras models"
+    assert Group("g", ("Model",), expose=()).describe() == "no HTTP"

@@ -9,7 +9,7 @@ import pytest
 from sample_app import app
 
 from genweave import TopologyError
-from genweave.topology import Group, Topology, load_topology, preset, validate
+from genweave.topology import Group, Resources, Topology, load_topology, preset, validate
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -71,3 +71,15 @@ def test_group_options_and_ref_policies_are_validated(tmp_path: Path, text: str,
                                                        message: str) -> None:
     with pytest.raises(TopologyError, match=message):
         load_topology(write(tmp_path, text), app)
+
+
+@pytest.mark.parametrize(("resources", "message"), [
+    (Resources(gpus=0.5), r"\[groups.main\] gpus: 0.5 is not a whole number: whole GPUs"),  # type: ignore[arg-type]
+    (Resources(gpus=2.0), r"\[groups.main\] gpus: give the count as an integer \(2\)"),  # type: ignore[arg-type]
+    (Resources(cpus=-1), r"\[groups.main\] cpus: must be above 0"),
+    (Resources(memory="a lot"), r"\[groups.main\] memory: 'a lot' is not a Kubernetes quantity"),
+])
+def test_resources_built_in_code_are_checked_too(resources: Resources, message: str) -> None:
+    topology = Topology("t", (Group("main", ("Front", "Model", "Store"), resources=resources),))
+    with pytest.raises(TopologyError, match=message):
+        validate(topology, app, source="code")

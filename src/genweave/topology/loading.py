@@ -14,6 +14,12 @@ A file either amends a preset or defines its own groups::
     replicas = 2
     max_in_flight = 64            # calls one replica runs at once; more are refused
     autoscale = { min = 1, max = 4, target_in_flight = 4 }
+    cpus = 2                      # per replica: CPUs, memory (a Kubernetes quantity),
+    memory = "4Gi"                # whole GPUs; see genweave.topology.resources
+    gpus = 1
+    extras = ["models"]           # extras of the app's package its components need
+    expose = [8000]               # HTTP ports served to the outside (default: found
+                                  # from its components' `port` settings)
 
     [groups.generator.variants.small]   # an experiment: 10% of traffic, sticky per user
     weight = 10
@@ -26,7 +32,8 @@ A file either amends a preset or defines its own groups::
     circuit = { failures = 3, reset_after = 2.0 }
 
 A file with neither ``preset`` nor ``[groups]`` holds settings only and means
-``monolith``.  Every problem is reported before anything starts, naming the
+``monolith``.  A topology is named after its preset, or its file (``name =
+"..."`` says otherwise).  Every problem is reported before anything starts, naming the
 file, the key and the reason.
 """
 
@@ -48,6 +55,7 @@ from genweave.topology.model import (
     Autoscale,
     Count,
     Group,
+    Port,
     SamplePercent,
     Topology,
     Transport,
@@ -55,11 +63,13 @@ from genweave.topology.model import (
     WeightPercent,
 )
 from genweave.topology.presets import preset
+from genweave.topology.resources import Resources, whole_gpus
 from genweave.topology.validation import validate
 
 __all__ = ["load_topology", "resolve_topology"]
 
 _MIN_MESSAGE_BYTES = 1024
+_Extra = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
 class _VariantTable(msgspec.Struct, forbid_unknown_fields=True):
@@ -77,20 +87,32 @@ class _GroupTable(msgspec.Struct, forbid_unknown_fields=True):
     max_in_flight: Count = DEFAULT_MAX_IN_FLIGHT
     autoscale: Autoscale | None = None
     variants: dict[str, dict[str, Any]] = {}
+    cpus: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    memory: str | None = None
+    gpus: float = 0
+    """Whole devices; read as a number so that 0.5 gets a message about GPUs, not types."""
+    expose: list[Port] | None = None
+    extras: list[_Extra] = []
 
     def group(self, name: str, components: tuple[str, ...], source: str) -> Group:
         tables = {n: convert(v, _VariantTable, f"{source}, [groups.{name}.variants.{n}] ")
                   for n, v in self.variants.items()}
         variants = tuple(Variant(n, v.replicas, v.weight, v.shadow, v.sample, v.settings)
                          for n, v in tables.items())
+        try:
+            gpus = whole_gpus(self.gpus)
+        except ValueError as exc:
+            raise TopologyError(f"{source}, [groups.{name}] gpus: {exc}") from None
         return Group(name, components, self.replicas, self.version, self.max_in_flight,
-                     self.autoscale, variants)
+                     self.autoscale, variants, Resources(self.cpus, self.memory, gpus),
+                     None if self.expose is None else tuple(self.expose), tuple(self.extras))
 
 
 class _TopologyFile(msgspec.Struct, forbid_unknown_fields=True):
     """The TOML layout; with neither ``preset`` nor ``[groups]`` it means ``monolith``."""
 
     preset: str | None = None
+    name: str | None = None
     groups: dict[str, dict[str, Any]] = {}
     components: dict[str, dict[str, Any]] = {}
     refs: dict[str, dict[str, Any]] = {}
@@ -131,7 +153,7 @@ def load_topology(path: str | Path, app: App) -> Topology:
         name = path.stem
     refs = {key: convert(table, RefPolicy, f"{path}, [refs.{key}] ")
             for key, table in parsed.refs.items()}
-    topology = Topology(name, groups, parsed.transport, parsed.max_message_bytes,
+    topology = Topology(parsed.name or name, groups, parsed.transport, parsed.max_message_bytes,
                         parsed.components, refs)
     return validate(topology, app, source=str(path))
 

@@ -14,6 +14,7 @@ import msgspec
 from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES
 from genweave.errors import TopologyError
 from genweave.resilience import RefPolicy
+from genweave.topology.resources import Resources
 
 __all__ = [
     "DEFAULT_MAX_IN_FLIGHT",
@@ -21,6 +22,7 @@ __all__ = [
     "Autoscale",
     "Count",
     "Group",
+    "Port",
     "SamplePercent",
     "Topology",
     "Transport",
@@ -45,6 +47,8 @@ WeightPercent = Annotated[float, msgspec.Meta(ge=0, le=100)]
 """The percent of calls a variant takes."""
 SamplePercent = Annotated[float, msgspec.Meta(gt=0, le=100)]
 """The percent of calls a shadow variant gets a copy of."""
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+"""A TCP port number."""
 _Seconds = Annotated[float, msgspec.Meta(ge=0)]
 
 
@@ -83,7 +87,14 @@ class Variant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Group(msgspec.Struct, frozen=True):
-    """Components that share one process, run as ``replicas`` identical processes."""
+    """Components that share one process, run as ``replicas`` identical processes.
+
+    ``resources`` is what each replica (of every variant) needs from its
+    machine.  ``expose`` lists the HTTP ports the group serves to the outside
+    (``None``: found from its components' ``port`` settings, see
+    ``genweave.deploy.kubernetes``); ``extras`` names the installable extras of
+    the app's package that its components need (``models`` for torch).
+    """
 
     name: str
     components: tuple[str, ...]
@@ -92,6 +103,9 @@ class Group(msgspec.Struct, frozen=True):
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     autoscale: Autoscale | None = None
     variants: tuple[Variant, ...] = ()
+    resources: Resources = Resources()
+    expose: tuple[int, ...] | None = None
+    extras: tuple[str, ...] = ()
 
     @property
     def primary_weight(self) -> float:
@@ -101,6 +115,8 @@ class Group(msgspec.Struct, frozen=True):
     def describe(self) -> str:
         """A one-line summary of the group's options, for ``genweave topology`` and status."""
         parts = []
+        if self.resources.describe():
+            parts.append(self.resources.describe())
         if self.autoscale is not None:
             a = self.autoscale
             parts.append(f"autoscale {a.min}-{a.max} at {a.target_in_flight:g} in flight/replica")
@@ -109,6 +125,11 @@ class Group(msgspec.Struct, frozen=True):
         for v in self.variants:
             share = f"shadow of {v.sample:g}%" if v.shadow else f"{v.weight:g}%"
             parts.append(f"variant {v.name} ({share}, x{v.replicas})")
+        if self.expose is not None:
+            ports = ", ".join(str(p) for p in self.expose)
+            parts.append(f"HTTP on {ports}" if ports else "no HTTP")
+        if self.extras:
+            parts.append(f"extras {', '.join(self.extras)}")
         return "; ".join(parts)
 
     def variant(self, name: str) -> Variant:

@@ -18,10 +18,12 @@ from genweave.errors import TopologyError
 from genweave.resilience import RefPolicy
 from genweave.topology._errors import convert, did_you_mean
 from genweave.topology.model import PRIMARY_VARIANT, Group, Topology
+from genweave.topology.resources import memory_bytes, whole_gpus
 
 __all__ = ["validate"]
 
 _GROUP_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_MAX_PORT: Final = 65535
 
 
 def validate(topology: Topology, app: App, source: str) -> Topology:
@@ -81,7 +83,32 @@ def _validate_settings(topology: Topology, app: App, source: str) -> None:
         convert(table, spec.config, f"{where} ")
 
 
+def _validate_resources(group: Group, where: str) -> None:
+    resources = group.resources
+    if resources.cpus is not None and not resources.cpus > 0:
+        raise TopologyError(f"{where} cpus: must be above 0, got {resources.cpus:g}")
+    if resources.memory is not None:
+        try:
+            memory_bytes(resources.memory)
+        except ValueError as exc:
+            raise TopologyError(f"{where} memory: {exc}") from None
+    try:
+        gpus = whole_gpus(resources.gpus)
+    except ValueError as exc:
+        raise TopologyError(f"{where} gpus: {exc}") from None
+    if type(resources.gpus) is not int:
+        raise TopologyError(f"{where} gpus: give the count as an integer ({gpus}), "
+                            f"not {resources.gpus!r}")
+    ports = group.expose or ()
+    if any(isinstance(p, bool) or not 1 <= p <= _MAX_PORT for p in ports):
+        raise TopologyError(f"{where} expose: ports are numbers from 1 to {_MAX_PORT}, "
+                            f"got {list(ports)}")
+    if len(set(ports)) != len(ports):
+        raise TopologyError(f"{where} expose: a port is listed twice in {list(ports)}")
+
+
 def _validate_group_options(group: Group, app: App, where: str) -> None:
+    _validate_resources(group, where)
     scale = group.autoscale
     if scale is not None and not scale.min <= scale.max:
         raise TopologyError(f"{where} autoscale: min ({scale.min}) is above max ({scale.max})")
