@@ -6,6 +6,12 @@ rollout, stop, start), serves the control socket its workers and the CLI talk
 to, and stops gracefully: callers before callees, each replica finishing its
 calls in flight.
 
+Group resources: ``gpus`` gives each replica its own devices through
+``CUDA_VISIBLE_DEVICES`` (``genweave.topology.devices`` says which; the
+machine's count comes from ``gpu_count`` or ``GENWEAVE_GPU_COUNT``).  ``cpus``
+and ``memory`` are accepted and not enforced: processes on one machine share
+its CPUs and memory (Kubernetes and Ray enforce them).
+
 Example::
 
     deployer = LocalDeployer(app, preset("microservices", app))
@@ -51,7 +57,7 @@ from genweave.runtime.membership import (
 )
 from genweave.runtime.refs import ComponentProxy, remote_proxy
 from genweave.runtime.router import DEFAULT_READY_WAIT, Router
-from genweave.topology import Topology, validate
+from genweave.topology import GPU_COUNT_ENV, GpuPlan, Topology, validate
 from genweave.transport.endpoints import listen
 
 __all__ = ["DeployError", "LocalDeployer", "log_to_stderr"]
@@ -82,7 +88,7 @@ class LocalDeployer(Deployment):
     def __init__(self, app: App, topology: Topology, *, import_path: str | None = None,
                  rundir: str | Path | None = None, log: Callable[[str], None] = log_to_stderr,
                  start_timeout: float = DEFAULT_START_TIMEOUT, grace: float = DEFAULT_GRACE,
-                 ready_wait: float = DEFAULT_READY_WAIT) -> None:
+                 ready_wait: float = DEFAULT_READY_WAIT, gpu_count: int | None = None) -> None:
         super().__init__(app, topology)
         path = import_path or app.import_path()
         if path is None:
@@ -100,6 +106,7 @@ class LocalDeployer(Deployment):
         self._supervisor = Supervisor(path, f"unix:{self.control_address_path}", self.rundir,
                                       grace, log, on_gone=self._unpublish)
         self.membership = Membership()
+        self._gpus = GpuPlan(topology, gpu_count if gpu_count is not None else _env_gpu_count())
         self.replicas: dict[str, list[Replica]] = {g.name: [] for g in topology.groups}
         self._indices = {g.name: itertools.count() for g in topology.groups}
         for group in topology.groups:
@@ -253,8 +260,9 @@ class LocalDeployer(Deployment):
 
     def _new_replica(self, group: str, variant: str | None = None,
                      topology: Topology | None = None, serving: bool = True) -> Replica:
-        replica = Replica(group, next(self._indices[group]), topology or self.topology, variant,
-                          serving)
+        index = next(self._indices[group])
+        replica = Replica(group, index, topology or self.topology, variant, serving,
+                          devices=self._gpus.devices(group, index))
         self.replicas[group].append(replica)
         return replica
 
@@ -367,6 +375,15 @@ class LocalDeployer(Deployment):
 
     def _summary(self) -> str:
         return ", ".join(f"{g.name} x{g.replicas}" for g in self.topology.groups)
+
+
+def _env_gpu_count() -> int | None:
+    raw = os.environ.get(GPU_COUNT_ENV)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise TopologyError(f"{GPU_COUNT_ENV}={raw!r}: expected the number of GPUs, e.g. 2")
+    return int(raw)
 
 
 def _with_group(topology: Topology, group: str, **changes: Any) -> Topology:

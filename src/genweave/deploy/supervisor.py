@@ -28,7 +28,7 @@ from genweave.deploy.control import WORKER_ENV, WorkerSpec
 from genweave.runtime.introspect import ReplicaState
 from genweave.topology import Topology
 
-__all__ = ["WORKER_MODULE", "Replica", "Supervisor", "wait_started"]
+__all__ = ["VISIBLE_DEVICES_ENV", "WORKER_MODULE", "Replica", "Supervisor", "wait_started"]
 
 WORKER_MODULE: Final = "genweave.deploy.worker"
 """What each replica process runs (``python -m``)."""
@@ -40,6 +40,8 @@ KILL_AFTER_GRACE: Final = 2.0
 """Seconds past its grace period that a stopping replica gets before SIGKILL."""
 LOG_TAIL: Final = 30
 """Output lines kept per replica, shown when it fails to start."""
+VISIBLE_DEVICES_ENV: Final = "CUDA_VISIBLE_DEVICES"
+"""How a replica is told which GPUs are its own (CUDA numbers the visible ones from 0)."""
 
 
 @dataclass(eq=False)
@@ -53,6 +55,8 @@ class Replica:
     variant: str | None = None
     serving: bool = True
     """Whether it takes traffic once ready (new replicas of a rollout wait for the switch)."""
+    devices: tuple[int, ...] = ()
+    """The GPUs it sees (``CUDA_VISIBLE_DEVICES``); empty: its environment is left alone."""
     process: asyncio.subprocess.Process | None = None
     address: str | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -158,6 +162,8 @@ class Supervisor:
         env = {**os.environ, WORKER_ENV: msgspec.json.encode(spec).decode(),
                "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path),
                "PYTHONUNBUFFERED": "1"}
+        if replica.devices:
+            env[VISIBLE_DEVICES_ENV] = ",".join(str(d) for d in replica.devices)
         replica.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", WORKER_MODULE,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
