@@ -18,6 +18,15 @@ from genweave._aio import loop_factory
 from genweave.application import App, load_app
 from genweave.deploy.attach import attach, default_rundir
 from genweave.deploy.invoke import invoke
+from genweave.deploy.kubernetes import (
+    ExportOptions,
+    dockerfile,
+    export_manifests,
+    write_dockerfile,
+    write_manifests,
+)
+from genweave.deploy.kubernetes.dockerfile import DEFAULT_BASE_IMAGE
+from genweave.deploy.local import DEFAULT_GRACE
 from genweave.deploy.serve import ForegroundService
 from genweave.errors import GenweaveError
 from genweave.status import render_status
@@ -90,6 +99,25 @@ def _parser() -> argparse.ArgumentParser:
     topology = commands.add_parser("topology", help="validate a topology and print its groups")
     topology.add_argument("app", help="MODULE:APP")
     _topology_flags(topology)
+
+    kube = commands.add_parser("kube", help="write Kubernetes manifests or the image's build file")
+    kube_commands = kube.add_subparsers(dest="kube_command", required=True)
+    export = kube_commands.add_parser("export", help="write each group's Deployment, Services, "
+                                      "disruption budget, autoscaler and NetworkPolicy")
+    export.add_argument("app", help="MODULE:APP")
+    _topology_flags(export)
+    export.add_argument("--image", default="", help="the container image (required)")
+    export.add_argument("--namespace", help="default: the one kubectl is pointed at")
+    export.add_argument("--output", "-o", type=Path, default=Path("k8s"), help="directory")
+    export.add_argument("--grace", type=float, default=DEFAULT_GRACE,
+                        help="seconds a stopping replica may finish its calls in")
+    build = kube_commands.add_parser("dockerfile", help="write the container build file")
+    build.add_argument("app", help="MODULE:APP")
+    _topology_flags(build)
+    build.add_argument("--output", "-o", type=Path, default=Path("Dockerfile"))
+    build.add_argument("--context", type=Path, default=Path("."),
+                       help="the project directory the image is built from")
+    build.add_argument("--base-image", default=DEFAULT_BASE_IMAGE)
     return parser
 
 
@@ -120,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return runner.run(chat(args.question, url=args.url, key=args.key,
                                        model=args.model, retrieval=not args.no_retrieval,
                                        max_tokens=args.max_tokens))
+            if args.command == "kube":
+                return _kube(args)
             return _topology(args)
     except (GenweaveError, ValueError, ConnectionError) as exc:
         print(f"genweave: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -221,4 +251,23 @@ def _topology(args: argparse.Namespace) -> int:
               + (f"  [{options}]" if options else ""))
     for key, policy in topology.refs.items():
         print(f"  refs {key}: {msgspec.json.encode(policy).decode()}")
+    return 0
+
+
+def _kube(args: argparse.Namespace) -> int:
+    app = load_app(args.app)
+    topology = _resolve(args, app)
+    if args.kube_command == "dockerfile":
+        write_dockerfile(dockerfile(app, args.app, topology, args.context, args.base_image),
+                         args.output)
+        print(f"wrote {args.output}; build it with: docker build -f {args.output} -t IMAGE "
+              f"{args.context}")
+        return 0
+    manifests = export_manifests(app, args.app, topology,
+                                 ExportOptions(args.image, args.namespace, args.grace))
+    for path in write_manifests(manifests, args.output, args.app):
+        print(f"wrote {path}")
+    for note in manifests.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"apply with: kubectl apply -f {args.output}")
     return 0
