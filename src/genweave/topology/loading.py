@@ -20,6 +20,7 @@ A file either amends a preset or defines its own groups::
     extras = ["models"]           # extras of the app's package its components need
     expose = [8000]               # HTTP ports served to the outside (default: found
                                   # from its components' `port` settings)
+    addresses = ["tcp:10.0.0.2:7070", "tcp:10.0.0.3:7070"]  # for static discovery
 
     [groups.generator.variants.small]   # an experiment: 10% of traffic, sticky per user
     weight = 10
@@ -93,6 +94,8 @@ class _GroupTable(msgspec.Struct, forbid_unknown_fields=True):
     """Whole devices; read as a number so that 0.5 gets a message about GPUs, not types."""
     expose: list[Port] | None = None
     extras: list[_Extra] = []
+    addresses: list[str] = []
+    """Where the replicas serve calls, for static discovery: ``["tcp:10.0.0.2:7070"]``."""
 
     def group(self, name: str, components: tuple[str, ...], source: str) -> Group:
         tables = {n: convert(v, _VariantTable, f"{source}, [groups.{name}.variants.{n}] ")
@@ -105,7 +108,8 @@ class _GroupTable(msgspec.Struct, forbid_unknown_fields=True):
             raise TopologyError(f"{source}, [groups.{name}] gpus: {exc}") from None
         return Group(name, components, self.replicas, self.version, self.max_in_flight,
                      self.autoscale, variants, Resources(self.cpus, self.memory, gpus),
-                     None if self.expose is None else tuple(self.expose), tuple(self.extras))
+                     None if self.expose is None else tuple(self.expose), tuple(self.extras),
+                     tuple(self.addresses))
 
 
 class _TopologyFile(msgspec.Struct, forbid_unknown_fields=True):

@@ -94,6 +94,8 @@ class Group(msgspec.Struct, frozen=True):
     (``None``: found from its components' ``port`` settings, see
     ``genweave.deploy.kubernetes``); ``extras`` names the installable extras of
     the app's package that its components need (``models`` for torch).
+    ``addresses`` lists where its replicas serve calls, for static discovery
+    (``genweave worker --discovery static``), e.g. ``("tcp:10.0.0.2:7070",)``.
     """
 
     name: str
@@ -106,6 +108,7 @@ class Group(msgspec.Struct, frozen=True):
     resources: Resources = Resources()
     expose: tuple[int, ...] | None = None
     extras: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
 
     @property
     def primary_weight(self) -> float:
@@ -130,6 +133,8 @@ class Group(msgspec.Struct, frozen=True):
             parts.append(f"HTTP on {ports}" if ports else "no HTTP")
         if self.extras:
             parts.append(f"extras {', '.join(self.extras)}")
+        if self.addresses:
+            parts.append(f"at {', '.join(self.addresses)}")
         return "; ".join(parts)
 
     def variant(self, name: str) -> Variant:

@@ -65,6 +65,8 @@ def _group_table(group: Group) -> dict[str, Any]:
         table["expose"] = list(group.expose)
     if group.extras:
         table["extras"] = list(group.extras)
+    if group.addresses:
+        table["addresses"] = list(group.addresses)
     if group.variants:
         table["variants"] = {v.name: _variant_table(v) for v in group.variants}
     return table

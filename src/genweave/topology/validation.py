@@ -107,8 +107,25 @@ def _validate_resources(group: Group, where: str) -> None:
         raise TopologyError(f"{where} expose: a port is listed twice in {list(ports)}")
 
 
+def _validate_addresses(group: Group, where: str) -> None:
+    """Static discovery's addresses: ``tcp:HOST:PORT`` or ``unix:PATH``, each listed once."""
+    for address in group.addresses:
+        scheme, _, rest = address.partition(":")
+        host, _, port = rest.rpartition(":")
+        if scheme == "unix" and rest:
+            continue
+        if scheme != "tcp" or not host or not port.isdigit() or not 1 <= int(port) <= _MAX_PORT:
+            raise TopologyError(f"{where} addresses: '{address}' is not an address a replica "
+                                "serves at; write 'tcp:HOST:PORT' (e.g. 'tcp:10.0.0.2:7070') "
+                                "or 'unix:PATH'")
+    if len(set(group.addresses)) != len(group.addresses):
+        raise TopologyError(f"{where} addresses: an address is listed twice in "
+                            f"{list(group.addresses)}")
+
+
 def _validate_group_options(group: Group, app: App, where: str) -> None:
     _validate_resources(group, where)
+    _validate_addresses(group, where)
     scale = group.autoscale
     if scale is not None and not scale.min <= scale.max:
         raise TopologyError(f"{where} autoscale: min ({scale.min}) is above max ({scale.max})")
