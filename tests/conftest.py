@@ -14,6 +14,7 @@ import pytest_asyncio
 from genweave import Deployment, deploy
 from genweave.deploy import PLACEMENTS
 from genweave.topology import PRESETS
+from postgres_server import backend, postgres_server  # noqa: F401  (storage tests' fixtures)
 
 SAMPLE_APP = "sample_app:app"
 

@@ -1,6 +1,7 @@
 """Ingestion: chunk, embed, store; idempotent, replaceable, and resumable after a SIGKILL.
 
-Run as a script, this file is the worker that the crash test kills.
+Every test runs on SQLite and on PostgreSQL (the ``backend`` fixture).  Run as a
+script, this file is the worker that the crash test kills.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -24,6 +25,9 @@ from genweave.app.ingest import EmbedFunction, IngestPipeline, IngestProgress, I
 from genweave.app.store import StoreError, VectorStore
 from genweave.jobs import JobQueue, JobState
 from genweave.models.embedding import Embeddings, Encoder
+
+if TYPE_CHECKING:  # run as a script, this file has no tests/ on its path
+    from postgres_server import Backend
 
 LEASE = 1.0
 BATCH = 4
@@ -60,10 +64,10 @@ class HashingEncoder(Encoder):
         return [len(text.split()) for text in texts]
 
 
-def _ingestor(path: Path, encoder: Encoder,
+def _ingestor(location: str, encoder: Encoder,
               clock: Callable[[], float] = time.time) -> IngestPipeline:
-    store = VectorStore(path / "index.db", model=encoder.name)
-    jobs = JobQueue(store.path.with_name(store.path.name + ".jobs"), clock=clock)
+    store = VectorStore(location, model=encoder.name)
+    jobs = JobQueue(store.location.companion(".jobs"), clock=clock)
     return IngestPipeline.local(store, encoder, jobs=jobs, chunker=CHUNKER, batch_size=BATCH,
                                 lease=LEASE)
 
@@ -74,8 +78,8 @@ def encoder() -> HashingEncoder:
 
 
 @pytest.fixture
-def ingestor(tmp_path: Path, encoder: HashingEncoder) -> Iterator[IngestPipeline]:
-    ingestor = _ingestor(tmp_path, encoder)
+def ingestor(backend: Backend, encoder: HashingEncoder) -> Iterator[IngestPipeline]:
+    ingestor = _ingestor(backend.location("index"), encoder)
     with ingestor.store, ingestor.jobs:
         yield ingestor
 
@@ -132,12 +136,12 @@ async def test_a_corpus_is_ingested_once(ingestor: IngestPipeline, encoder: Hash
     assert encoder.calls == calls
 
 
-async def test_a_failed_ingestion_is_recorded_and_retried(tmp_path: Path) -> None:
+async def test_a_failed_ingestion_is_recorded_and_retried(backend: Backend) -> None:
     async def broken(texts: list[str]) -> Embeddings:
         raise ConnectionError("embedder unreachable")
 
-    store = VectorStore(tmp_path / "index.db")
-    jobs = JobQueue(tmp_path / "jobs.db")
+    store = VectorStore(backend.location("index"))
+    jobs = JobQueue(backend.location("jobs"))
     failing = IngestPipeline(store, broken, jobs=jobs, chunker=CHUNKER)
     with pytest.raises(ConnectionError):
         await failing.ingest(DOCUMENT)
@@ -149,9 +153,11 @@ async def test_a_failed_ingestion_is_recorded_and_retried(tmp_path: Path) -> Non
     working = IngestPipeline(store, _async(HashingEncoder()), jobs=jobs, chunker=CHUNKER)
     assert (await working.ingest(DOCUMENT)).changed
     assert jobs.get(job.id).state is JobState.DONE
+    store.close()
+    jobs.close()
 
 
-async def test_a_cancelled_ingestion_keeps_its_chunks_and_resumes(tmp_path: Path) -> None:
+async def test_a_cancelled_ingestion_keeps_its_chunks_and_resumes(backend: Backend) -> None:
     gate, third_batch, encoder = asyncio.Event(), asyncio.Event(), HashingEncoder()
     calls = 0
 
@@ -163,7 +169,7 @@ async def test_a_cancelled_ingestion_keeps_its_chunks_and_resumes(tmp_path: Path
             await gate.wait()  # cancelled here, after two batches were stored
         return encoder.encode(texts)
 
-    store = VectorStore(tmp_path / "index.db")
+    store = VectorStore(backend.location("index"))
     first = IngestPipeline(store, embed, chunker=CHUNKER, batch_size=BATCH)
     task = asyncio.create_task(first.ingest(DOCUMENT))
     async with asyncio.timeout(10):
@@ -181,6 +187,8 @@ async def test_a_cancelled_ingestion_keeps_its_chunks_and_resumes(tmp_path: Path
     assert (result.resumed, result.embedded) == (2 * BATCH, total - 2 * BATCH)
     assert len(second_encoder.texts) == total - 2 * BATCH
     assert store.stats().chunks == total and store.stats().staged == 0
+    first.jobs.close()
+    store.close()
 
 
 async def test_a_background_worker_runs_submitted_documents(ingestor: IngestPipeline) -> None:
@@ -202,27 +210,30 @@ async def test_concurrent_ingestions_of_one_document_do_the_work_once(
     assert len(encoder.texts) == len(CHUNKER.chunk(DOCUMENT))
 
 
-async def test_the_version_follows_content_and_chunking(tmp_path: Path) -> None:
-    store = VectorStore(tmp_path / "index.db")
+async def test_the_version_follows_content_and_chunking(backend: Backend) -> None:
+    store = VectorStore(backend.location("index"))
     a = IngestPipeline(store, _async(HashingEncoder()), chunker=Chunker(max_size=300))
     b = IngestPipeline(store, _async(HashingEncoder()), chunker=Chunker(max_size=400))
     assert a.version(DOCUMENT) == a.version(Document("guide", "Guide", DOCUMENT.text))
     assert a.version(DOCUMENT) != b.version(DOCUMENT)
     assert (await a.ingest(DOCUMENT)).changed and (await b.ingest(DOCUMENT)).changed
     assert await a.resume() == []
+    for closing in (a.jobs, b.jobs, store):
+        closing.close()
 
 
-def test_a_store_of_another_model_is_refused(tmp_path: Path) -> None:
-    store = VectorStore(tmp_path / "index.db", model="all-MiniLM-L6-v2")
-    with pytest.raises(StoreError, match="holds vectors of 'all-MiniLM-L6-v2', not 'hashing'"):
+def test_a_store_of_another_model_is_refused(backend: Backend) -> None:
+    with VectorStore(backend.location("index"), model="all-MiniLM-L6-v2") as store, \
+            pytest.raises(StoreError, match="holds vectors of 'all-MiniLM-L6-v2', not 'hashing'"):
         IngestPipeline.local(store, HashingEncoder())
 
 
 @pytest.mark.process
 async def test_an_ingestion_killed_mid_document_resumes_without_redoing_work(
-    tmp_path: Path, encoder: HashingEncoder
+    backend: Backend, encoder: HashingEncoder
 ) -> None:
-    worker = subprocess.Popen([sys.executable, __file__, str(tmp_path)],
+    location = backend.location("index")
+    worker = subprocess.Popen([sys.executable, __file__, location],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert worker.stdout is not None
@@ -236,7 +247,7 @@ async def test_an_ingestion_killed_mid_document_resumes_without_redoing_work(
             worker.stdout.close()
 
     ahead = 0.0  # seconds this process's clock runs ahead of the real one
-    ingestor = _ingestor(tmp_path, encoder, clock=lambda: time.time() + ahead)
+    ingestor = _ingestor(location, encoder, clock=lambda: time.time() + ahead)
     chunks = CHUNKER.chunk(DOCUMENT)
     assert ingestor.store.stats().staged == 2 * BATCH  # two batches were stored before the kill
     assert ingestor.jobs.jobs()[0].state is JobState.RUNNING  # and its worker is gone
@@ -251,6 +262,8 @@ async def test_an_ingestion_killed_mid_document_resumes_without_redoing_work(
     assert ingestor.store.chunks("guide") == chunks
     job = ingestor.jobs.get(result.job)
     assert (job.state, job.attempts) == (JobState.DONE, 2)
+    ingestor.jobs.close()
+    ingestor.store.close()
 
 
 def _async(encoder: Encoder) -> EmbedFunction:
@@ -260,11 +273,11 @@ def _async(encoder: Encoder) -> EmbedFunction:
     return embed
 
 
-def _crashing_worker(directory: Path) -> None:
+def _crashing_worker(location: str) -> None:
     """Ingests DOCUMENT with an encoder that stalls on its third batch, until killed."""
-    ingestor = _ingestor(directory, HashingEncoder(stall_after=2))
+    ingestor = _ingestor(location, HashingEncoder(stall_after=2))
     asyncio.run(ingestor.ingest(DOCUMENT))
 
 
 if __name__ == "__main__":
-    _crashing_worker(Path(sys.argv[1]))
+    _crashing_worker(sys.argv[1])

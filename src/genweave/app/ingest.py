@@ -12,7 +12,11 @@ does nothing.
 The embedder is an async function, so the same pipeline runs with a local
 encoder in a thread (:meth:`IngestPipeline.local`), behind a dynamic batcher, or
 through a Ref to an ``Embedder`` component in another process.  The store and
-queue calls it makes are short SQLite transactions, made directly on the loop.
+queue calls it makes are short transactions, made directly on the loop.  The
+queue lives with the store: beside its SQLite file, or in its PostgreSQL
+database, where Ingestor replicas on any number of hosts share both; a
+version is published exactly once however many of them run its job (the
+store's publish checks the version in the transaction that makes it live).
 """
 
 from __future__ import annotations
@@ -95,7 +99,7 @@ class IngestPipeline:
         lease: float = DEFAULT_LEASE,
     ) -> None:
         self.store, self.embed = store, embed
-        self.jobs = jobs or JobQueue(store.path.with_name(store.path.name + ".jobs"))
+        self.jobs = jobs or JobQueue(store.location.companion(".jobs"))
         self.chunker = chunker or Chunker()
         self.batch_size, self.lease = batch_size, lease
 
@@ -113,7 +117,8 @@ class IngestPipeline:
         """An ingestor that runs ``encoder`` in a worker thread of this process."""
         if store.model and store.model != encoder.name:
             raise StoreError(
-                f"{store.path}: this store holds vectors of {store.model!r}, not {encoder.name!r}"
+                f"{store.location}: this store holds vectors of {store.model!r}, "
+                f"not {encoder.name!r}"
             )
 
         async def embed(texts: list[str]) -> Embeddings:

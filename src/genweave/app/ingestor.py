@@ -1,8 +1,10 @@
 """The Ingestor: documents become searchable passages, through durable jobs.
 
-Every document is a job in a SQLite queue next to the store; a job is done
-only once its chunks are published, so a crash loses nothing acknowledged and
-the next start resumes what was interrupted.  On first start the reference
+Every document is a job in the durable queue that lives with the store
+(beside its SQLite file, or in its PostgreSQL database); a job is done only
+once its chunks are published, so a crash loses nothing acknowledged, and the
+next start, or another replica once the job's lease runs out, resumes what was
+interrupted.  On first start the reference
 app's corpus (Python's reference documentation) is ingested in the background.
 """
 
@@ -20,7 +22,7 @@ import numpy as np
 from genweave.app.corpus import pydoc_corpus
 from genweave.app.embedder import Embedder
 from genweave.app.extract import Document
-from genweave.app.ingest import IngestPipeline, IngestProgress
+from genweave.app.ingest import DEFAULT_LEASE, IngestPipeline, IngestProgress
 from genweave.app.retriever import StoreSettings
 from genweave.app.store import VectorStore
 from genweave.app.types import DocumentIn, JobStatus
@@ -41,6 +43,9 @@ class IngestorSettings(StoreSettings, frozen=True):
     ingest_corpus_on_start: bool = True
     batch_size: int = 32
     concurrency: int = 2
+    lease: float = DEFAULT_LEASE
+    """Seconds without progress after which another replica takes a job over; it must
+    outlast the embedding of one batch."""
 
 
 @component(config=IngestorSettings)
@@ -51,8 +56,9 @@ class Ingestor:
     embedder: Ref[Embedder]
 
     async def on_start(self) -> None:
-        self._store = VectorStore(self.config.store_path)
-        self._pipeline = IngestPipeline(self._store, self._embed, batch_size=self.config.batch_size)
+        self._store = VectorStore(self.config.store_location)
+        self._pipeline = IngestPipeline(self._store, self._embed, batch_size=self.config.batch_size,
+                                        lease=self.config.lease)
         self._wake = asyncio.Event()
         self._corpus = JobStatus(CORPUS_JOB, CORPUS_JOB, JobState.DONE,
                                  message="not requested")
@@ -66,6 +72,7 @@ class Ingestor:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._pipeline.jobs.close()
         self._store.close()
 
     async def _embed(self, texts: list[str]) -> np.ndarray:

@@ -8,6 +8,7 @@ from typing import Final
 
 import msgspec
 
+from genweave._storage import Location, resolve_location
 from genweave.app.embedder import Embedder
 from genweave.app.store import VectorStore
 from genweave.app.types import Passage
@@ -21,29 +22,38 @@ MAX_K: Final = 50
 
 
 class StoreSettings(msgspec.Struct, frozen=True):
-    """Where the document store lives; the Retriever and Ingestor must agree."""
+    """Where the document store lives; the Retriever and Ingestor must agree.
+
+    ``database_url`` (e.g. ``postgresql://genweave@db/genweave``) puts it in
+    PostgreSQL, where replicas on any host share it; empty means the
+    ``GENWEAVE_DATABASE_URL`` environment variable, and if that is empty too,
+    a SQLite file under ``data_dir`` (one host only).  docs/storage.md says
+    which to choose.
+    """
 
     data_dir: str = DEFAULT_DATA_DIR
+    database_url: str = ""
     min_score: float | None = None
 
     @property
-    def store_path(self) -> Path:
-        return Path(self.data_dir) / STORE_FILE
+    def store_location(self) -> Location:
+        return resolve_location(self.database_url, default=Path(self.data_dir) / STORE_FILE)
 
 
 @component(config=StoreSettings)
 class Retriever:
     """Embeds the question through the Embedder, then searches the store.
 
-    The store is a SQLite file shared with the Ingestor (possibly in another
-    process); a search sees documents as soon as they are published.
+    The store is shared with the Ingestor (possibly in other processes, on
+    other hosts with PostgreSQL); a search sees every document version
+    published before it started.
     """
 
     config: StoreSettings
     embedder: Ref[Embedder]
 
     async def on_start(self) -> None:
-        self._store = VectorStore(self.config.store_path)
+        self._store = VectorStore(self.config.store_location)
 
     async def on_stop(self) -> None:
         self._store.close()

@@ -1,28 +1,27 @@
 """The durable job queue: leases, acknowledgement, idempotency, and surviving a SIGKILL.
 
-Leases run out on a clock the tests move forward (``JumpClock``), never by waiting.
+Every test runs on SQLite and on PostgreSQL (the ``backend`` fixture).  Leases
+run out on a clock the tests move forward (``JumpClock``), never by waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
 from genweave.jobs import Job, JobFailed, JobNotFound, JobQueue, JobState, LeaseLost, Progress
+from postgres_server import Backend
 
 SHORT_LEASE = 0.3
 WORKER_LEASE = 1.0
@@ -58,8 +57,8 @@ def clock() -> JumpClock:
 
 
 @pytest.fixture
-def queue(tmp_path: Path, clock: JumpClock) -> Iterator[JobQueue]:
-    with JobQueue(tmp_path / "jobs.db", clock=clock) as queue:
+def queue(backend: Backend, clock: JumpClock) -> Iterator[JobQueue]:
+    with JobQueue(backend.location("jobs"), clock=clock) as queue:
         yield queue
 
 
@@ -84,25 +83,30 @@ def test_a_job_goes_from_queued_to_done_with_its_result(queue: JobQueue) -> None
     assert queue.claim("report") is None
 
 
-REFUSE_RESULTS = """CREATE TRIGGER refuse_results BEFORE UPDATE OF result ON jobs
-WHEN NEW.result IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk full'); END"""
+REFUSE_RESULTS = {
+    "sqlite": """CREATE TRIGGER refuse_results BEFORE UPDATE OF result ON jobs
+        WHEN NEW.result IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk full'); END""",
+    "postgresql": """CREATE FUNCTION refuse_results() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.result IS NOT NULL THEN RAISE EXCEPTION 'disk full'; END IF;
+        RETURN NEW; END $$;
+        CREATE TRIGGER refuse_results BEFORE UPDATE OF result ON jobs
+        FOR EACH ROW EXECUTE FUNCTION refuse_results()""",
+}
+ALLOW_RESULTS = {"sqlite": "DROP TRIGGER refuse_results",
+                 "postgresql": "DROP TRIGGER refuse_results ON jobs"}
 
 
-def _sql(queue: JobQueue, statement: str) -> None:
-    """One statement on the queue's file from another connection, as another process would."""
-    with contextlib.closing(sqlite3.connect(queue.path)) as db:
-        db.execute(statement)
-
-
-def test_a_job_is_acknowledged_only_once_its_result_is_stored(queue: JobQueue) -> None:
+def test_a_job_is_acknowledged_only_once_its_result_is_stored(
+        queue: JobQueue, backend: Backend) -> None:
     job = queue.enqueue("report", Report("monday"))
     claimed = _claim(queue, "report")
-    _sql(queue, REFUSE_RESULTS)  # storing the result fails: the acknowledgement must too
-    with pytest.raises(sqlite3.DatabaseError, match="disk full"):
+    # Storing the result fails (as another process sees to): the acknowledgement must too.
+    backend.execute(backend.location("jobs"), REFUSE_RESULTS[backend.name])
+    with pytest.raises(backend.error, match="disk full"):
         queue.complete(claimed, Report("monday", rows=12))
     still = queue.get(job.id)
     assert (still.state, still.result, still.lease) == (JobState.RUNNING, None, claimed.lease)
-    _sql(queue, "DROP TRIGGER refuse_results")
+    backend.execute(backend.location("jobs"), ALLOW_RESULTS[backend.name])
     assert queue.complete(claimed, Report("monday", rows=12)).state is JobState.DONE
     assert queue.get(job.id).decode_result(Report).rows == 12
 
@@ -239,7 +243,7 @@ CRASHING_WORKER = textwrap.dedent("""
 def test_a_job_survives_its_worker_being_killed(queue: JobQueue, clock: JumpClock) -> None:
     job = queue.enqueue("work", Report("tuesday"), key="tuesday")
     worker = subprocess.Popen(
-        [sys.executable, "-c", CRASHING_WORKER, str(queue.path), str(WORKER_LEASE)],
+        [sys.executable, "-c", CRASHING_WORKER, queue.location.target, str(WORKER_LEASE)],
         stdout=subprocess.PIPE, text=True,
     )
     try:
