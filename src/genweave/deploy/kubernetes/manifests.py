@@ -23,7 +23,6 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -164,19 +163,17 @@ def _interface_hash(app: App, group: Group) -> str:
 def _config_hash(topology: Topology, group: Group) -> str:
     """What the group's pods run with, apart from counts the Deployment and HPA carry.
 
-    Its components' settings, its own options and variants, the Ref policies and
-    the wire limits: changing any of them changes the pod template, so Kubernetes
-    rolls the group's pods.  Another group's options reach them on their next restart.
+    Its own options and variants, its components' settings, the Ref policies
+    and the wire limits, as the topology file spells them: changing any of them
+    changes the pod template, so Kubernetes rolls the group's pods.  Another
+    group's options reach them on their next restart.
     """
     own = msgspec.structs.replace(group, replicas=1, autoscale=None)
-    relevant = {
-        "group": msgspec.to_builtins(own),
-        "settings": {name: topology.settings.get(name, {}) for name in group.components},
-        "refs": msgspec.to_builtins(topology.refs),
-        "max_message_bytes": topology.max_message_bytes,
-    }
-    text = json.dumps(relevant, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:_HASH_CHARS]
+    settings = {name: topology.settings[name] for name in group.components
+                if name in topology.settings}
+    part = Topology("", (own,), topology.transport, topology.max_message_bytes, settings,
+                    topology.refs)
+    return hashlib.sha256(render_toml(part).encode()).hexdigest()[:_HASH_CHARS]
 
 
 def _check_unique(manifests: Manifests) -> None:
