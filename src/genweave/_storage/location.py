@@ -137,8 +137,9 @@ def redact(url: str) -> str:
         netloc = f"{user.partition(':')[0]}:{HIDDEN}@{host}"
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     hidden = [(key, HIDDEN if key in _SECRET_PARAMETERS else value) for key, value in query]
-    return urllib.parse.urlunsplit(parts._replace(
-        netloc=netloc, query=urllib.parse.urlencode(hidden, safe="/*")))
+    query_text = urllib.parse.urlencode(hidden, safe="/*")
+    # Built by hand: urlunsplit drops the empty host of postgresql:///db?host=/socket.
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query_text}" if query_text else "")
 
 
 def _secrets(url: str) -> list[str]:
