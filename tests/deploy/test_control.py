@@ -1,6 +1,6 @@
 """The supervisor's control interface, served on a Unix socket as the local deployer serves it
-and called through a ``ControlLink`` as workers and the CLI call it; the supervisor's side is
-a scripted ``ControlState``."""
+and called through a remote Ref as workers and the CLI call it; the supervisor's side is a
+scripted ``ControlState``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import pytest_asyncio
@@ -17,12 +17,13 @@ from sample_app import app
 
 from conftest import eventually
 from genweave.component import spec_of
-from genweave.deploy.attach import ControlLink
 from genweave.deploy.control import CONTROL_SOCKET, Control, DeploymentInfo
 from genweave.errors import TopologyError
 from genweave.runtime.callee import Callee
 from genweave.runtime.introspect import DeploymentStatus, ReplicaStatus
-from genweave.runtime.membership import MembershipView
+from genweave.runtime.membership import Membership, MembershipView
+from genweave.runtime.refs import remote_proxy
+from genweave.runtime.router import Router
 from genweave.topology import preset
 from genweave.transport.endpoints import listen
 
@@ -82,47 +83,48 @@ def state() -> ScriptedState:
 
 
 @pytest_asyncio.fixture
-async def link(state: ScriptedState) -> AsyncIterator[ControlLink]:
+async def control(state: ScriptedState) -> AsyncIterator[Control]:
+    """A Ref to the Control served on a Unix socket, as a worker holds one."""
     rundir = tempfile.mkdtemp(prefix="gw-control-")  # short: a socket path has ~100 bytes
     address = f"unix:{os.path.join(rundir, CONTROL_SOCKET)}"
     callee = Callee("sample", "supervisor", {"genweave.Control": (Control(state),
                                                                   spec_of(Control))})
     server, _ = await listen(address, callee)
     assert server is not None
-    link = ControlLink("sample", address, "test")
+    router = Router("sample", "model/0", Membership({"control": [address]}), ready_wait=0.0)
     try:
-        yield link
+        yield cast(Control, remote_proxy(spec_of(Control), router, "control", "model/0"))
     finally:
-        await link.close()
+        await router.close()
         server.close()
         await server.wait_closed()
         shutil.rmtree(rundir)
 
 
-async def test_workers_register_ready_and_announce_draining(link: ControlLink,
+async def test_workers_register_ready_and_announce_draining(control: Control,
                                                             state: ScriptedState) -> None:
-    await link.control.register("model", 1, "unix:/run/model-1.sock", 4321)
-    await link.control.draining("model", 1)
+    await control.register("model", 1, "unix:/run/model-1.sock", 4321)
+    await control.draining("model", 1)
     assert state.requests == [("ready", "model", 1, "unix:/run/model-1.sock", 4321),
                               ("draining", "model", 1)]
 
 
 async def test_describe_gives_what_a_client_needs_with_the_topology_intact(
-    link: ControlLink,
+    control: Control,
 ) -> None:
-    info = await link.control.describe()
+    info = await control.describe()
     assert (info.app, info.import_path, info.pid) == ("sample", "sample_app:app", 4242)
     assert info.topology == TOPOLOGY
 
 
-async def test_status_lists_every_replica(link: ControlLink) -> None:
-    status = await link.control.status()
+async def test_status_lists_every_replica(control: Control) -> None:
+    status = await control.status()
     assert status.ready() and [r.name for r in status.replicas] == ["core/0", "model/0"]
 
 
-async def test_scale_answers_once_the_new_replicas_are_there(link: ControlLink,
+async def test_scale_answers_once_the_new_replicas_are_there(control: Control,
                                                              state: ScriptedState) -> None:
-    scaling = asyncio.create_task(link.control.scale("model", 3))
+    scaling = asyncio.create_task(control.scale("model", 3))
     await asyncio.wait_for(state.scaling.wait(), 5)
     assert not scaling.done()
     state.scaled.set()
@@ -131,25 +133,25 @@ async def test_scale_answers_once_the_new_replicas_are_there(link: ControlLink,
         "model/0", "model/1", "model/2"]
 
 
-async def test_a_refused_change_reaches_the_caller_with_its_reason(link: ControlLink) -> None:
+async def test_a_refused_change_reaches_the_caller_with_its_reason(control: Control) -> None:
     with pytest.raises(TopologyError, match="topology 'hybrid' has no group 'modle'"):
-        await link.control.scale("modle", 2)
+        await control.scale("modle", 2)
 
 
 async def test_rollout_passes_settings_and_an_empty_version_means_the_next_one(
-    link: ControlLink, state: ScriptedState,
+    control: Control, state: ScriptedState,
 ) -> None:
-    status = await link.control.rollout("model", {"Model": {}})
-    await link.control.rollout("model", {}, "canary")
+    status = await control.rollout("model", {"Model": {}})
+    await control.rollout("model", {}, "canary")
     assert state.requests == [("rollout", "model", {"Model": {}}, None),
                               ("rollout", "model", {}, "canary")]
     assert [r.name for r in status.replicas] == ["core/0", "model/0"]
 
 
 async def test_watch_streams_each_view_and_asks_for_the_next_after_it(
-    link: ControlLink, state: ScriptedState,
+    control: Control, state: ScriptedState,
 ) -> None:
-    views = link.control.watch(0)
+    views = control.watch(0)
     first = MembershipView(1, {"core": ["unix:/a"], "model": []})
     second = MembershipView(3, {"core": ["unix:/a"], "model": ["unix:/b"]}, down=["model"])
     for view in (first, second):
@@ -160,9 +162,9 @@ async def test_watch_streams_each_view_and_asks_for_the_next_after_it(
     await views.aclose()  # type: ignore[attr-defined]
 
 
-async def test_a_watcher_that_leaves_stops_the_wait_behind_it(link: ControlLink,
+async def test_a_watcher_that_leaves_stops_the_wait_behind_it(control: Control,
                                                               state: ScriptedState) -> None:
-    views = link.control.watch(5)
+    views = control.watch(5)
     waiting = asyncio.create_task(anext(views))
     await eventually(lambda: state.waiting_after == [5])
     waiting.cancel()
@@ -170,15 +172,3 @@ async def test_a_watcher_that_leaves_stops_the_wait_behind_it(link: ControlLink,
     await views.aclose()  # type: ignore[attr-defined]
     await eventually(lambda: state.waits_cancelled == 1,
                      what="the supervisor's wait for the next view was cancelled")
-
-
-async def test_a_following_link_keeps_its_membership_current(link: ControlLink,
-                                                              state: ScriptedState) -> None:
-    link.follow()
-    state.views.put_nowait(MembershipView(1, {"core": ["unix:/a"], "model": ["unix:/b"]}))
-    await asyncio.wait_for(link.synced.wait(), 5)
-    assert link.membership.endpoints("model") == ("unix:/b",)
-    state.views.put_nowait(MembershipView(2, {"core": ["unix:/a"], "model": []},
-                                          down=["model"]))
-    await eventually(lambda: link.membership.version == 2)
-    assert link.membership.endpoints("model") == () and link.membership.down == {"model"}
