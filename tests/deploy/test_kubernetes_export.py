@@ -289,3 +289,14 @@ def test_the_command_line_writes_the_files_and_says_how_to_apply(
     assert f"apply with: kubectl apply -f {output}" in out
     assert sorted(p.name for p in output.iterdir()) == ["group-core.yaml", "group-greeter.yaml",
                                                         "shared.yaml"]
+
+
+def test_a_grace_or_version_kubernetes_cannot_take_is_refused() -> None:
+    topology = preset("monolith", hello)
+    with pytest.raises(ExportError, match="the grace period must be 0 or more seconds, got -1"):
+        export_manifests(hello, "examples.hello:app", topology, ExportOptions(IMAGE, grace=-1))
+    odd = msgspec.structs.replace(topology, groups=(
+        msgspec.structs.replace(topology.groups[0], version="v 2"),))
+    with pytest.raises(ExportError, match="group 'main' version 'v 2' cannot be a Kubernetes "
+                                          "label value"):
+        export_manifests(hello, "examples.hello:app", odd, ExportOptions(IMAGE))
