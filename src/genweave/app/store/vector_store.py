@@ -241,27 +241,45 @@ class VectorStore:
     def search(self, vector: Any, k: int = DEFAULT_K, min_score: float | None = None) -> list[Hit]:
         """The ``k`` live chunks most similar to ``vector``, best first.
 
-        It sees every version published before it started, by any process: it
-        reads the store's revision first and catches up if its matrix is behind.
+        It sees every version published before it started, by any process, in
+        one round trip when its matrix is current: the statement that fetches
+        the hits also reads the store's revision; if the matrix was behind, it
+        catches up (from a snapshot taken after the search began) and searches again.
         """
-        matrix = self.current_matrix()
-        if not len(matrix.ids) or k <= 0:
+        if k <= 0:
             return []
         query = unit_rows(np.reshape(vector, (1, -1)))[0]
-        if len(query) != matrix.vectors.shape[1]:
-            raise self._mismatch("queries", len(query))
-        best = matrix.top(query, k, min_score)
-        placeholders = ", ".join(["%s"] * len(best))
-        with self._database.read() as db:
-            rows = db.execute(
-                "SELECT c.id, c.document_id, d.title, c.ordinal, c.heading, c.text, c.start,"
-                " c.stop FROM chunks c JOIN documents d ON d.id = c.document_id"
-                f" WHERE c.id IN ({placeholders})",
-                [chunk_id for chunk_id, _ in best],
-            ).fetchall()
-        found = {row[0]: row for row in rows}
+        matrix = self._matrix or self.refresh()
+        best = self._top(matrix, query, k, min_score)
+        revision, found = self._fetch(best)
+        if revision > matrix.revision:
+            matrix = self.refresh()
+            best = self._top(matrix, query, k, min_score)
+            _, found = self._fetch(best)
         return [hit_from_row(found[chunk_id], score)
                 for chunk_id, score in best if chunk_id in found]
+
+    def _top(self, matrix: SearchMatrix, query: Vectors, k: int,
+             min_score: float | None) -> list[tuple[int, float]]:
+        if not len(matrix.ids):
+            return []
+        if len(query) != matrix.vectors.shape[1]:
+            raise self._mismatch("queries", len(query))
+        return matrix.top(query, k, min_score)
+
+    def _fetch(self, best: list[tuple[int, float]]) -> tuple[int, dict[int, tuple[Any, ...]]]:
+        """The store's revision and the rows of these chunks, in one statement."""
+        with self._database.read() as db:
+            if not best:
+                return _revision(db), {}
+            rows = db.execute(
+                "SELECT m.value, c.id, c.document_id, d.title, c.ordinal, c.heading, c.text,"
+                " c.start, c.stop FROM meta m LEFT JOIN chunks c ON c.id IN"
+                f" ({', '.join(['%s'] * len(best))}) LEFT JOIN documents d"
+                " ON d.id = c.document_id WHERE m.key = %s",
+                [*(chunk_id for chunk_id, _ in best), _REVISION],
+            ).fetchall()
+        return int(rows[0][0]), {row[1]: row[1:] for row in rows if row[1] is not None}
 
     @property
     def loaded_revision(self) -> int | None:
