@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 import msgspec
 
-from genweave.topology import PRIMARY_VARIANT
+from genweave.topology import PRIMARY_VARIANT, Group
 
-__all__ = ["PRIMARY", "Membership", "MembershipView", "Split", "replica_addresses"]
+__all__ = ["PRIMARY", "Membership", "MembershipView", "Split", "group_splits", "replica_addresses"]
 
 PRIMARY: Final = PRIMARY_VARIANT
 """The name of a group's own version among its variants."""
@@ -100,3 +100,15 @@ def replica_addresses(membership: Membership) -> list[str]:
     addresses = [a for group in view.groups.values() for a in group]
     addresses += [a for splits in view.splits.values() for s in splits[1:] for a in s.addresses]
     return addresses
+
+
+def group_splits(group: Group, primary: list[str],
+                 addresses: Callable[[str], list[str]]) -> list[Split]:
+    """The splits of a group that runs variants: its primary first, then each variant.
+
+    ``primary`` are the primary version's addresses, ``addresses(variant)`` a
+    variant's; every discovery builds its view's ``splits`` with this.
+    """
+    return [Split(PRIMARY, group.primary_weight, primary)] + [
+        Split(v.name, v.sample if v.shadow else v.weight, addresses(v.name), v.shadow)
+        for v in group.variants]

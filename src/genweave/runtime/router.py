@@ -7,7 +7,10 @@ Unary calls and streams go through the same retry loop; a stream is retried only
 until its first item has arrived.  A replica that refuses a call as overloaded is
 never asked again for that call: another one is tried at once (``RetryPolicy.next_try``).
 A group that runs variants goes through ``genweave.runtime.variants`` first, which
-picks the variant, then the same loop.
+picks the variant, then the same loop.  A connection that fails (it cannot be
+opened, or it closed under a call) is reported to ``on_unreachable``, so that
+discovery takes that address out of the membership before the next call
+(``genweave.runtime.discovery``); only failures pay for it.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ class Router:
     def __init__(self, app: str, caller: str, membership: Membership, *,
                  retry: RetryPolicy | None = None, ready_wait: float = DEFAULT_READY_WAIT,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 limits: Mapping[str, int] | None = None) -> None:
+                 limits: Mapping[str, int] | None = None,
+                 on_unreachable: Callable[[str], None] | None = None) -> None:
         self.app = app
         self.caller = caller
         self.membership = membership
@@ -71,6 +75,8 @@ class Router:
         self._turn = itertools.count()
         self._load: collections.Counter[str] = collections.Counter()
         """Calls this router has routed to each replica and not yet finished."""
+        self.on_unreachable = on_unreachable
+        """Told the address of each replica whose connection failed (see the module docstring)."""
         self._variants = Variants(self._send, self._stream)
 
     def call(self, call: OutgoingCall) -> Awaitable[Any]:
@@ -128,10 +134,18 @@ class Router:
                 finally:
                     load[address] -= 1
             except Unavailable as error:
+                if address and self.on_unreachable is not None:
+                    self._check_connection(address)
                 if tried is _NONE_TRIED:
                     tried = {}
                 await self._before_retry(call, error, attempt, address, tried)
                 attempt += 1
+
+    def _check_connection(self, address: str) -> None:
+        """After a failed try: report ``address`` if its connection failed, not just the call."""
+        connection = self._connections.get(address)
+        if (connection is None or not connection.is_open) and self.on_unreachable is not None:
+            self.on_unreachable(address)
 
     async def _before_retry(self, call: OutgoingCall, error: Unavailable, attempt: int,
                             address: str, tried: dict[str, bool]) -> None:
