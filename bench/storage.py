@@ -105,9 +105,9 @@ def _postgres() -> Iterator[Any]:
         raise SystemExit(f"{redact(url)}: the bench creates and drops databases; give it a "
                          "server of its own (unset GENWEAVE_DATABASE_URL to start one)")
     sys.path.insert(0, str(TESTS))
-    from postgres_server import PostgresServer, _bindir
+    from postgres_server import PostgresServer, find_bindir
 
-    bindir = _bindir()
+    bindir = find_bindir()
     if bindir is None:
         raise SystemExit("PostgreSQL is not installed: run scripts/install-postgres")
     server = PostgresServer(bindir)

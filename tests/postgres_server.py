@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import pytest
 
-__all__ = ["BACKENDS", "Backend", "PostgresServer", "backend", "postgres_server"]
+__all__ = ["BACKENDS", "Backend", "PostgresServer", "backend", "find_bindir", "postgres_server"]
 
 SUPERUSER: Final = "postgres"
 START_TIMEOUT: Final = 60
@@ -35,7 +35,7 @@ SETTINGS: Final = ("-c listen_addresses='' -c fsync=off -c synchronous_commit=of
                    " -c full_page_writes=off -c max_connections=300")
 
 
-def _bindir() -> Path | None:
+def find_bindir() -> Path | None:
     """The newest installed server's binaries (Debian keeps them out of PATH)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
                    key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
@@ -117,7 +117,7 @@ def _missing(reason: str) -> None:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """The session's server, started on first use and removed at the end."""
-    bindir = _bindir()
+    bindir = find_bindir()
     if bindir is None:
         _missing("PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin)")
     try:
