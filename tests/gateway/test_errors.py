@@ -120,10 +120,6 @@ def test_a_nested_parameter_keeps_its_path() -> None:
     assert error.param == "messages[0].content"
 
 
-@pytest.mark.xfail(strict=True, reason="from_validation_error names a nested missing field's "
-                   "object, not the field: 'Object missing required field `content` - at "
-                   "`$.messages[0]`' gives param 'messages[0]' (OpenAI: 'messages[0].content'); "
-                   "a top-level missing field is named")
 def test_a_missing_nested_field_is_named_with_its_path() -> None:
     error = from_validation_error("Object missing required field `content` - at `$.messages[0]`")
     assert error.param == "messages[0].content"

@@ -6,6 +6,7 @@ reaches the client as a traceback.
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Final
 
@@ -26,6 +27,7 @@ from genweave.errors import (
 
 __all__ = ["APIError", "error_response", "from_call_error", "from_validation_error"]
 
+_MISSING_FIELD: Final = re.compile(r"^Object missing required field `([^`]+)`$")
 _TYPES: Final = {
     HTTPStatus.BAD_REQUEST: "invalid_request_error",
     HTTPStatus.UNAUTHORIZED: "authentication_error",
@@ -74,11 +76,16 @@ def error_response(error: APIError) -> Response:
 
 
 def from_validation_error(message: str) -> APIError:
-    """``Expected `int`, got `str` - at `$.max_tokens``` -> 400 naming ``max_tokens``."""
+    """``Expected `int`, got `str` - at `$.max_tokens``` -> 400 naming ``max_tokens``.
+
+    A missing field is named with the path of the object that lacks it, as
+    OpenAI names it: ``messages[0].content``, not ``messages[0]``.
+    """
     reason, sep, path = message.partition(" - at `$")
     param = path.rstrip("`").lstrip(".") or None if sep else None
-    if param is None and reason.startswith("Object missing required field `"):
-        param = reason.split("`")[1]
+    missing = _MISSING_FIELD.match(reason)
+    if missing is not None:
+        param = f"{param}.{missing.group(1)}" if param else missing.group(1)
     return APIError(HTTPStatus.BAD_REQUEST, reason if sep else message, param=param,
                     code="invalid_value")
 
