@@ -162,9 +162,6 @@ def ipv6_loopback() -> bool:
     return True
 
 
-@pytest.mark.xfail(strict=True, reason="HttpServer.url writes an IPv6 host without brackets: "
-                   "'http://::1:PORT' is not a URL (httpx: Invalid port ':1:PORT'); it should "
-                   "be 'http://[::1]:PORT'")
 async def test_an_ipv6_server_has_a_url_clients_can_use() -> None:
     if not ipv6_loopback():
         if os.environ.get("CI"):

@@ -58,7 +58,9 @@ class HttpServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """Where clients reach it; an IPv6 host goes in brackets (``http://[::1]:8000``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
         self._socket = _listen(self.host, self.requested_port)
