@@ -118,3 +118,27 @@ def test_call_without_a_running_app_says_how_to_start_one(tmp_path: Path) -> Non
     result = genweave("call", "--rundir", str(tmp_path), "Model.stats")
     assert result.returncode == 1
     assert "no running deployment" in result.stderr and "genweave run" in result.stderr
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--group", "model", "--listen", "tcp:0.0.0.0:7070", "--discovery", "dns"],
+     "DeployError: --listen tcp:0.0.0.0:7070 binds every interface, which is no address a "
+     "caller can reach; say where callers reach this replica with --advertise HOST:PORT"),
+    (["--group", "core", "--listen", "tcp:127.0.0.2:7070"],
+     "TopologyError: static discovery: group 'model' has no address, and group 'core' calls "
+     "it; list its replicas as [groups.model] addresses"),
+    (["--group", "gpu", "--listen", "tcp:127.0.0.2:7070"],
+     "TopologyError: topology 'hybrid' has no group 'gpu'"),
+    (["--group", "model", "--listen", "tcp:127.0.0.2:7070", "--variant", "big"],
+     "TopologyError: group 'model' has no variant 'big'"),
+    (["--group", "model", "--listen", "unix:/tmp/x.sock", "--discovery", "local"],
+     "DeployError: --discovery local is for replicas the local supervisor starts"),
+])
+def test_worker_flags_that_cannot_work_are_refused_before_it_starts(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("GENWEAVE_WORKER", "GENWEAVE_ADDRESSES_MODEL", "GENWEAVE_ADDRESSES_CORE"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["worker", "sample_app:app", "--topology", "hybrid", *flags]) == 1
+    assert capsys.readouterr().err.startswith(f"genweave: {message}")

@@ -28,7 +28,9 @@ from genweave.deploy.kubernetes import (
 from genweave.deploy.kubernetes.dockerfile import DEFAULT_BASE_IMAGE
 from genweave.deploy.local import DEFAULT_GRACE
 from genweave.deploy.serve import ForegroundService
+from genweave.deploy.worker import DISCOVERIES, WorkerOptions, serve_replica
 from genweave.errors import GenweaveError
+from genweave.runtime.discovery import DEFAULT_PEER_PORT
 from genweave.status import render_status
 from genweave.terminal_chat import chat
 from genweave.topology import PRESETS, Topology, resolve_topology
@@ -118,6 +120,27 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--context", type=Path, default=Path("."),
                        help="the project directory the image is built from")
     build.add_argument("--base-image", default=DEFAULT_BASE_IMAGE)
+
+    worker = commands.add_parser("worker", help="run one replica of one group (what the local "
+                                 "supervisor, Kubernetes and a VM's service manager start)")
+    worker.add_argument("app", help="MODULE:APP")
+    worker.add_argument("--group", required=True, help="the group this replica runs")
+    worker.add_argument("--topology", "-t", help=f"a preset ({', '.join(PRESETS)}) or a .toml "
+                        "file (default: monolith); --discovery local takes the supervisor's")
+    worker.add_argument("--listen", required=True, help="where to serve calls: "
+                        "tcp:HOST:PORT (e.g. tcp:0.0.0.0:7070) or unix:PATH")
+    worker.add_argument("--advertise", help="HOST:PORT where callers reach this replica "
+                        "(default: the listen address; required when it is 0.0.0.0)")
+    worker.add_argument("--discovery", choices=DISCOVERIES, default="static",
+                        help="how it finds other groups: the local supervisor, DNS (Kubernetes "
+                        "headless Services) or static addresses (topology file or environment)")
+    worker.add_argument("--probe-port", type=int, default=0, help="serve /healthz, /readyz and "
+                        "/metrics on this port, beside --listen's host (default 0: none)")
+    worker.add_argument("--grace", type=float, default=DEFAULT_GRACE,
+                        help="seconds a stopping replica may finish its calls in")
+    worker.add_argument("--variant", help="the experiment variant of the group it runs")
+    worker.add_argument("--peer-port", type=int, default=DEFAULT_PEER_PORT,
+                        help="the port other replicas serve calls on (DNS discovery)")
     return parser
 
 
@@ -150,10 +173,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        max_tokens=args.max_tokens))
             if args.command == "kube":
                 return _kube(args)
+            if args.command == "worker":
+                return runner.run(_worker(args))
             return _topology(args)
     except (GenweaveError, ValueError, ConnectionError) as exc:
         print(f"genweave: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+async def _worker(args: argparse.Namespace) -> int:
+    return await serve_replica(WorkerOptions(
+        app=args.app, group=args.group, listen=args.listen, discovery=args.discovery,
+        topology=args.topology, advertise=args.advertise, probe_port=args.probe_port,
+        grace=args.grace, variant=args.variant, peer_port=args.peer_port))
 
 
 def _resolve(args: argparse.Namespace, app: App) -> Topology:

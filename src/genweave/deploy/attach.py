@@ -5,6 +5,13 @@ Used by worker processes (to follow their supervisor), by the CLI
 
     async with attach("/tmp/genweave-0/hello") as running:
         print(await running.get(Frontend).hello("world"))
+
+A deployment without a supervisor (replicas found by DNS or static addresses)
+is joined the same way, through its discovery::
+
+    topology = load_topology("genweave.toml", app)
+    async with AttachedDeployment(app, topology, StaticDiscovery(app.name, "client", topology)):
+        ...
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from genweave.component import spec_of
 from genweave.deploy.base import Deployment
 from genweave.deploy.control import CONTROL_SOCKET, Control
 from genweave.errors import Unavailable
+from genweave.runtime.discovery import DiscoveredRuntime, Discovery
 from genweave.runtime.introspect import (
     DeploymentStatus,
     ReplicaMetrics,
@@ -50,36 +58,46 @@ def default_rundir(app_name: str) -> Path:
     return Path(os.environ.get("GENWEAVE_RUNDIR", f"/tmp/genweave-{os.getuid()}")) / app_name
 
 
-class ControlLink:
-    """A connection to a supervisor, and the membership it announces."""
+class ControlLink(Discovery):
+    """Local discovery: a connection to a supervisor, and the membership it announces.
+
+    The supervisor lists a replica once it registered ready and removes it the
+    moment it drains or its process exits; a replica tells it both through
+    ``joined`` and ``leaving``.
+    """
 
     def __init__(self, app_name: str, control_address: str, caller: str) -> None:
-        self.membership = Membership()
+        super().__init__(app_name, caller)
         self._router = Router(app_name, caller, Membership({CONTROL_GROUP: [control_address]}),
                               ready_wait=0.0)
         self.control = cast(Control, remote_proxy(spec_of(Control), self._router, CONTROL_GROUP,
                                                   caller))
         self._follower: asyncio.Task[None] | None = None
-        self.synced = asyncio.Event()
-        """Set once the first membership view has arrived."""
 
-    def follow(self, on_lost: Callable[[], None] = lambda: None) -> None:
-        """Keep ``membership`` current in the background; call ``on_lost`` if the link drops."""
+    async def start(self, on_lost: Callable[[], None] = lambda: None) -> None:
+        """Follow the supervisor's views in the background; ``on_lost`` if the link drops."""
+        await super().start(on_lost)
 
         async def run() -> None:
             try:
                 async for view in self.control.watch(0):
-                    self.membership.update(view)
-                    self.synced.set()
+                    self.listed(view)
             except Exception as exc:
                 logger.warning("lost the supervisor (%s)", exc)
             on_lost()
 
         self._follower = asyncio.create_task(run())
 
+    async def joined(self, group: str, replica: int, address: str, pid: int) -> None:
+        await self.control.register(group, replica, address, pid)
+
+    async def leaving(self, group: str, replica: int) -> None:
+        await self.control.draining(group, replica)
+
     async def close(self) -> None:
         if self._follower is not None:
             self._follower.cancel()
+        await super().close()
         await self._router.close()
 
 
@@ -105,18 +123,26 @@ class SupervisedRuntime(Runtime):
 
 
 class AttachedDeployment(Deployment):
-    """A running deployment seen from outside; ``stop`` only detaches."""
+    """A running deployment seen from outside, through its discovery; ``stop`` only detaches."""
 
-    def __init__(self, app: App, topology: Topology, link: ControlLink) -> None:
+    def __init__(self, app: App, topology: Topology, link: Discovery) -> None:
         super().__init__(app, topology)
         self._link = link
         self._router = Router(app.name, "client", link.membership,
                               max_message_bytes=topology.max_message_bytes,
-                              limits=topology.limits())
-        self.runtime = SupervisedRuntime(app, topology, "client", link, self._router)
+                              limits=topology.limits(), on_unreachable=link.unreachable)
+        self.runtime: Runtime = (
+            SupervisedRuntime(app, topology, "client", link, self._router)
+            if isinstance(link, ControlLink)
+            else DiscoveredRuntime(app, topology, "client", link, self._router))
+
+    @property
+    def membership(self) -> Membership:
+        """The replicas this client calls now, as its discovery and its connections say."""
+        return self._link.membership
 
     async def start(self) -> None:
-        self._link.follow()
+        await self._link.start()
         async with asyncio.timeout(SYNC_TIMEOUT):
             await self._link.synced.wait()
 
@@ -127,6 +153,9 @@ class AttachedDeployment(Deployment):
     @property
     def control(self) -> Control:
         """The supervisor's control interface (status, scaling)."""
+        if not isinstance(self._link, ControlLink):
+            raise Unavailable(f"app '{self.app.name}' runs without a supervisor (its replicas "
+                              "are found by DNS or static addresses); scale it where it runs")
         return self._link.control
 
     def proxy(self, component: str) -> ComponentProxy:

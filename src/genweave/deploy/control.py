@@ -17,7 +17,7 @@ from genweave.runtime.membership import MembershipView
 from genweave.topology import Topology
 
 __all__ = ["CONTROL_SOCKET", "WORKER_ENV", "Control", "ControlState", "DeploymentInfo",
-           "WorkerSpec"]
+           "WorkerSpec", "worker_arguments"]
 
 WORKER_ENV: Final = "GENWEAVE_WORKER"
 """Environment variable carrying a worker's ``WorkerSpec`` as JSON."""
@@ -46,6 +46,18 @@ class WorkerSpec(msgspec.Struct, frozen=True):
     grace: float
     variant: str | None = None
     """The experiment variant this replica runs (its settings), or None for the primary."""
+
+
+def worker_arguments(spec: WorkerSpec) -> list[str]:
+    """The ``genweave worker`` arguments of a supervised replica; the rest is in ``WORKER_ENV``.
+
+    Example::
+
+        worker_arguments(spec)   # ["worker", "app:app", "--group", "core", ...]
+    """
+    arguments = ["worker", spec.app, "--group", spec.group, "--listen", spec.listen,
+                 "--discovery", "local", "--grace", f"{spec.grace:g}"]
+    return arguments + (["--variant", spec.variant] if spec.variant is not None else [])
 
 
 class ControlState(Protocol):

@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
 import shutil
@@ -49,10 +50,9 @@ from genweave.runtime.introspect import (
     collect_metrics,
 )
 from genweave.runtime.membership import (
-    PRIMARY,
     Membership,
     MembershipView,
-    Split,
+    group_splits,
     replica_addresses,
 )
 from genweave.runtime.refs import ComponentProxy, remote_proxy
@@ -330,12 +330,8 @@ class LocalDeployer(Deployment):
                     if r.address is not None and r.serving and r.variant == variant]
 
         groups = {name: serving(name, None) for name in self.replicas}
-        splits = {
-            g.name: [Split(PRIMARY, g.primary_weight, groups[g.name])] + [
-                Split(v.name, v.sample if v.shadow else v.weight, serving(g.name, v.name),
-                      v.shadow) for v in g.variants]
-            for g in self.topology.groups if g.variants
-        }
+        splits = {g.name: group_splits(g, groups[g.name], functools.partial(serving, g.name))
+                  for g in self.topology.groups if g.variants}
         down = sorted(name for name, replicas in self.replicas.items()
                       if all(r.stopping for r in replicas))
         self.membership.update(MembershipView(self.membership.version + 1, groups, down,

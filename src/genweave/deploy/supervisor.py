@@ -1,11 +1,12 @@
 """Supervising replica processes: spawn, pump output, restart with backoff, stop by signal.
 
 A ``Replica`` is one process slot of a group, across its restarts.  The
-``Supervisor`` runs each one as ``python -m genweave.deploy.worker`` in its own
-session (so a signal reaches the whole process group), prefixes every output
-line with ``[group/replica]``, restarts a replica that dies after it was ready
-(with exponential backoff, reset once a run lasted ``STABLE_AFTER`` seconds)
-and stops one with SIGTERM, then SIGKILL if it outlives its grace period.
+``Supervisor`` runs each one as ``python -m genweave worker ... --discovery
+local`` (the one worker command; what only the supervisor knows goes in
+``$GENWEAVE_WORKER``) in its own session (so a signal reaches the whole process
+group), prefixes every output line with ``[group/replica]``, restarts a replica
+that dies after it was ready (with exponential backoff, reset once a run lasted
+``STABLE_AFTER`` seconds) and stops one with SIGTERM, then SIGKILL if it outlives its grace period.
 What the replicas serve, and who may call them, is the deployer's business.
 """
 
@@ -24,14 +25,14 @@ from typing import Any, Final
 
 import msgspec
 
-from genweave.deploy.control import WORKER_ENV, WorkerSpec
+from genweave.deploy.control import WORKER_ENV, WorkerSpec, worker_arguments
 from genweave.runtime.introspect import ReplicaState
 from genweave.topology import Topology
 
 __all__ = ["VISIBLE_DEVICES_ENV", "WORKER_MODULE", "Replica", "Supervisor", "wait_started"]
 
-WORKER_MODULE: Final = "genweave.deploy.worker"
-"""What each replica process runs (``python -m``)."""
+WORKER_MODULE: Final = "genweave"
+"""What each replica process runs: ``python -m genweave worker ...``."""
 BACKOFF_FIRST: Final = 0.1
 BACKOFF_MAX: Final = 10.0
 STABLE_AFTER: Final = 30.0
@@ -165,7 +166,7 @@ class Supervisor:
         if replica.devices:
             env[VISIBLE_DEVICES_ENV] = ",".join(str(d) for d in replica.devices)
         replica.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", WORKER_MODULE,
+            sys.executable, "-m", WORKER_MODULE, *worker_arguments(spec),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
         )
