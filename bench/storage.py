@@ -12,7 +12,7 @@ Embeddings are computed once, up front, by a deterministic 384-dimension
 bag-of-words embedder (the size of all-MiniLM-L6-v2's vectors), so the timings
 are the storage's and not the model's.  SQLite is the baseline, measured in the
 same run; PostgreSQL is a throwaway local server on a Unix socket
-(``tests/postgres_server.py``; Debian's ``postgresql``, ``scripts/install-postgres``),
+(``tests/support/postgres_server.py``; Debian's ``postgresql``, ``scripts/install-postgres``),
 or the one named by ``GENWEAVE_DATABASE_URL``.  Backends are interleaved
 within each repeat; results are medians over repeats.
 
@@ -53,7 +53,7 @@ from genweave.app.ingest import IngestPipeline
 from genweave.app.store import VectorStore
 from genweave.models.embedding import Embeddings
 
-TESTS: Final = Path(__file__).resolve().parent.parent / "tests"
+TESTS: Final = Path(__file__).resolve().parent.parent / "tests" / "support"
 DIMENSION: Final = 384
 K: Final = 4
 BACKENDS: Final = ("sqlite", "postgresql")

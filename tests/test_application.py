@@ -146,11 +146,6 @@ def test_a_module_that_imports_something_missing_shows_the_real_import_error(
     assert caught.value.name == "gw_uninstalled_dependency"
 
 
-@pytest.mark.xfail(strict=True, reason="load_app treats a missing dependency whose name is a "
-                   "prefix of the app's module name ('gw_widget' for 'gw_widgetapp') as the "
-                   "module itself being missing: it says \"no module named 'gw_widget' (run "
-                   "from the directory that contains it...)\" and hides the real ImportError; "
-                   "it should compare exc.name == module or module.startswith(exc.name + '.')")
 def test_a_missing_dependency_named_like_a_prefix_of_the_module_is_not_mistaken_for_it(
     write_module: ModuleWriter,
 ) -> None:

@@ -77,7 +77,9 @@ def load_app(path: str) -> App:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name is None or not module_name.startswith(exc.name):
+        missing = exc.name
+        if missing is None or not (module_name == missing
+                                   or module_name.startswith(missing + ".")):
             raise  # the module exists but imports something missing: show where
         raise DefinitionError(f"'{path}': no module named '{exc.name}' (run from the "
                               "directory that contains it, or install it)") from None
