@@ -60,10 +60,6 @@ def test_the_error_is_raised_without_msgspecs_traceback_chained() -> None:
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
-@pytest.mark.xfail(strict=True, reason="convert() drops the path of an unknown key inside a "
-                   "nested table: '[groups.core] targt: unknown key' instead of "
-                   "'[groups.core] autoscale.targt: unknown key' (_UNKNOWN_FIELD ignores "
-                   "msgspec's ' - at `$.autoscale`')")
 def test_an_unknown_key_in_a_nested_table_names_its_full_path() -> None:
     with pytest.raises(TopologyError) as caught:
         convert({"autoscale": {"max": 2, "targt": 1}}, Table, WHERE)

@@ -29,12 +29,13 @@ def convert(raw: object, tp: type[T], where: str) -> T:
         return msgspec.convert(raw, tp)
     except msgspec.ValidationError as exc:
         message = str(exc)
-        unknown = _UNKNOWN_FIELD.match(message)
-        if unknown:
-            raise TopologyError(f"{where}{unknown.group(1)}: unknown key") from None
         match = _PATH_IN_ERROR.search(message)
         key = match.group(1).lstrip(".") if match else ""
         reason = message[: match.start()] if match else message
+        unknown = _UNKNOWN_FIELD.match(reason)
+        if unknown:  # named with the table it is in: autoscale.targt, not targt
+            name = f"{key}.{unknown.group(1)}" if key else unknown.group(1)
+            raise TopologyError(f"{where}{name}: unknown key") from None
         if not key:
             raise TopologyError(f"{where.rstrip(', ') or 'top level'}: {reason}") from None
         raise TopologyError(f"{where}{key}: {reason}") from None
