@@ -176,11 +176,6 @@ async def test_no_gateway_at_the_url_says_how_to_start_one() -> None:
                                  "or pass --url")
 
 
-@pytest.mark.xfail(strict=True, reason="chat() assumes every non-200 body is the gateway's "
-                   "JSON error: a server that is not the gateway (a proxy's plain-text 502, "
-                   "another app's {'detail': ...} 404) makes it raise msgspec.DecodeError "
-                   "('genweave chat' prints 'DecodeError: JSON is malformed') or KeyError (a "
-                   "traceback) instead of printing the status it got")
 @pytest.mark.parametrize(("status", "body"), [
     (502, b"Bad Gateway"),
     (404, b'{"detail": "Not Found"}'),

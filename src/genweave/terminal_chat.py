@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
 __all__ = ["chat"]
+
+_ERROR_BODY_SHOWN: Final = 200
+"""Characters of a body that is not the gateway's error shown as it is (a proxy's page)."""
 
 
 async def chat(question: str, *, url: str, key: str | None = None,
@@ -27,8 +30,8 @@ async def chat(question: str, *, url: str, key: str | None = None,
                 client.stream("POST", "/v1/chat/completions", json=body,
                               headers=headers) as response:
             if response.status_code != 200:
-                error = msgspec.json.decode(await response.aread())
-                out(f"error {response.status_code}: {error['error']['message']}\n")
+                out(f"error {response.status_code}: "
+                    f"{_error_message(await response.aread())}\n")
                 return 1
             async for line in response.aiter_lines():
                 if not line.startswith("data: ") or line == "data: [DONE]":
@@ -54,3 +57,14 @@ async def chat(question: str, *, url: str, key: str | None = None,
     if degraded:
         out(f"\n(degraded: answered without {', '.join(sorted(set(degraded)))})\n")
     return 0
+
+
+def _error_message(body: bytes) -> str:
+    """The gateway's error message, or the start of whatever else answered (a proxy, another
+    app), so the user sees what went wrong instead of a decoding error."""
+    try:
+        message = msgspec.json.decode(body)["error"]["message"]
+    except (msgspec.DecodeError, KeyError, TypeError):
+        text = body.decode(errors="replace").strip()
+        return text[:_ERROR_BODY_SHOWN] or "(no body)"
+    return str(message)
