@@ -1,42 +1,43 @@
-"""``genweave worker`` processes started by a test: their output, readiness, signals, cleanup.
+"""Processes a test starts (``genweave worker`` replicas, helpers): output, signals, cleanup.
 
 Used by the worker tests (static addresses on loopback, DNS inside a network
-namespace).  ``Workers`` remembers every process it started and kills what is
-left when the test ends, passed or failed.
+namespace).  ``Processes`` remembers every process it started and kills what
+is left when the test ends, passed or failed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 from conftest import eventually
 
 START_TIMEOUT: Final = 60.0
-"""Seconds a worker has to be ready (the machine may be busy with other tests)."""
+"""Seconds a process has to be ready (the machine may be busy with other tests)."""
+ANSWER_TIMEOUT: Final = 60.0
 
 
-class WorkerProcess:
-    """One replica: ``[*prefix, python, -m, genweave, worker, *arguments]``."""
+class Process:
+    """One process; every line it writes (stdout and stderr) is kept in ``lines``."""
 
-    def __init__(self, arguments: Sequence[str], env: Mapping[str, str],
-                 prefix: Sequence[str] = ()) -> None:
-        self.command = [*prefix, sys.executable, "-m", "genweave", "worker", *arguments]
+    def __init__(self, command: Sequence[str], env: Mapping[str, str]) -> None:
+        self.command = list(command)
         self.env = dict(env)
         self.lines: list[str] = []
         self.process: asyncio.subprocess.Process | None = None
         self._pump: asyncio.Task[None] | None = None
 
-    async def start(self) -> WorkerProcess:
+    async def start(self) -> Process:
         self.lines = []
         self.process = await asyncio.create_subprocess_exec(
-            *self.command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            *self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, env=self.env)
         self._pump = asyncio.create_task(self._read())
         return self
@@ -55,17 +56,35 @@ class WorkerProcess:
     def output(self) -> str:
         return "\n".join(self.lines)
 
-    async def ready(self, timeout: float = START_TIMEOUT) -> WorkerProcess:
-        """Wait for its 'ready at' line; fail with its output if it exits first."""
-        def ready_or_gone() -> bool:
+    async def printed(self, text: str, timeout: float = START_TIMEOUT) -> Process:
+        """Wait for a line containing ``text``; fail with the output if it exits first."""
+        def printed_or_gone() -> bool:
             assert self.process is not None
             if self.process.returncode is not None:
-                raise AssertionError(f"worker exited with {self.process.returncode}:\n"
-                                     f"{self.output}")
-            return any(" ready at " in line for line in self.lines)
+                raise AssertionError(f"{self.command} exited with {self.process.returncode}:"
+                                     f"\n{self.output}")
+            return any(text in line for line in self.lines)
 
-        await eventually(ready_or_gone, timeout, what=f"worker ready ({self.command})")
+        await eventually(printed_or_gone, timeout, what=f"{text!r} from {self.command}")
         return self
+
+    async def ready(self, timeout: float = START_TIMEOUT) -> Process:
+        """Wait for a worker's 'ready at' line."""
+        return await self.printed(" ready at ", timeout)
+
+    async def ask(self, **command: Any) -> Any:
+        """Write ``command`` as a JSON line and read the JSON line it answers (log lines,
+        which go to the same pipe, are passed over)."""
+        assert self.process is not None and self.process.stdin is not None
+        seen = len(self.lines)
+        self.process.stdin.write(json.dumps(command).encode() + b"\n")
+        await self.process.stdin.drain()
+
+        def answer() -> list[str]:
+            return [line for line in self.lines[seen:] if line.startswith("{")]
+
+        await eventually(answer, ANSWER_TIMEOUT, what=f"an answer to {command}")
+        return json.loads(answer()[0])
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.process is not None
@@ -86,23 +105,37 @@ class WorkerProcess:
             await self.wait()
 
 
-class Workers:
-    """Every worker a test started; ``close`` kills those still running."""
+class Processes:
+    """Every process a test started; ``close`` kills those still running."""
 
     def __init__(self) -> None:
-        self.started: list[WorkerProcess] = []
+        self.started: list[Process] = []
 
-    async def start(self, arguments: Sequence[str], env: Mapping[str, str] | None = None,
-                    prefix: Sequence[str] = ()) -> WorkerProcess:
-        path = os.pathsep.join(p or os.getcwd() for p in sys.path)  # the test's apps importable
-        worker = WorkerProcess(arguments, {**os.environ, "PYTHONPATH": path, **(env or {})},
-                               prefix)
-        self.started.append(worker)
-        return await worker.start()
+    @staticmethod
+    def env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """This environment, the test's apps importable, plus ``extra``."""
+        path = os.pathsep.join(p or os.getcwd() for p in sys.path)
+        return {**os.environ, "PYTHONPATH": path, **(extra or {})}
+
+    async def spawn(self, command: Sequence[str],
+                    env: Mapping[str, str] | None = None) -> Process:
+        process = Process(command, self.env(env))
+        self.started.append(process)
+        return await process.start()
+
+    async def worker(self, arguments: Sequence[str], env: Mapping[str, str] | None = None,
+                     prefix: Sequence[str] = ()) -> Process:
+        """``genweave worker ARGUMENTS``, run through ``prefix`` (e.g. ``ip netns exec NS``)."""
+        return await self.spawn([*prefix, *python("-m", "genweave", "worker", *arguments)], env)
 
     async def close(self) -> None:
-        for worker in self.started:
-            await worker.kill()
+        for process in self.started:
+            await process.kill()
+
+
+def python(*arguments: str) -> list[str]:
+    """This interpreter (the project's virtual environment) with ``arguments``."""
+    return [sys.executable, *arguments]
 
 
 def free_port(*hosts: str) -> int:

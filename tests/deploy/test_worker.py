@@ -24,7 +24,7 @@ import pytest
 import pytest_asyncio
 from lifecycle_app import GATE_ENV, Keeper
 from sample_app import app
-from worker_process import Workers, free_port
+from worker_process import Processes, free_port
 
 from conftest import eventually
 from genweave import Unavailable
@@ -42,8 +42,8 @@ GRACE = 5.0
 
 
 @pytest_asyncio.fixture
-async def workers() -> AsyncIterator[Workers]:
-    started = Workers()
+async def workers() -> AsyncIterator[Processes]:
+    started = Processes()
     try:
         yield started
     finally:
@@ -63,14 +63,14 @@ def test_a_worker_whose_supervisor_is_gone_exits_at_once() -> None:
 
 
 async def test_probes_follow_the_replica_from_start_through_drain_to_exit(
-    workers: Workers, tmp_path: Path,
+    workers: Processes, tmp_path: Path,
 ) -> None:
     port, probe_port = free_port(HOST), free_port(HOST)
     while probe_port == port:
         probe_port = free_port(HOST)
     address = f"tcp:{HOST}:{port}"
     gate = tmp_path / "gate"
-    worker = await workers.start(
+    worker = await workers.worker(
         ["lifecycle_app:app", "--group", "main", "--listen", address, "--discovery", "static",
          "--probe-port", str(probe_port), "--grace", f"{GRACE:g}"],
         env={GATE_ENV: str(gate), "GENWEAVE_ADDRESSES_MAIN": address})

@@ -19,7 +19,7 @@ import pytest
 import pytest_asyncio
 import sample_app
 from sample_app import Front, Model
-from worker_process import Workers, free_port
+from worker_process import Processes, free_port
 
 from conftest import Load, eventually
 from genweave import InterfaceMismatch
@@ -37,8 +37,8 @@ connection, so at once under load; the margin is for a busy machine."""
 
 
 @pytest_asyncio.fixture
-async def workers() -> AsyncIterator[Workers]:
-    started = Workers()
+async def workers() -> AsyncIterator[Processes]:
+    started = Processes()
     try:
         yield started
     finally:
@@ -58,13 +58,13 @@ def arguments(group: str, host: str, port: int, topology: Path) -> list[str]:
 
 
 async def test_calls_cross_processes_and_a_killed_replica_leaves_then_rejoins(
-    workers: Workers, tmp_path: Path,
+    workers: Processes, tmp_path: Path,
 ) -> None:
     port = free_port(*(h for hosts in HOSTS.values() for h in hosts))
     topology = static_topology(port)
     path = tmp_path / "static.toml"
     path.write_text(render_toml(topology))
-    replicas = [await workers.start(arguments(group, host, port, path))
+    replicas = [await workers.worker(arguments(group, host, port, path))
                 for group, hosts in HOSTS.items() for host in hosts]
     for replica in replicas:
         await replica.ready()
@@ -91,7 +91,7 @@ async def test_calls_cross_processes_and_a_killed_replica_leaves_then_rejoins(
         assert (await front.ask("still here")).text == "here still"  # core's set follows too
         assert not load.failures, load.failures[:3]
 
-        restarted = await workers.start(arguments("model", "127.0.0.4", port, path))
+        restarted = await workers.worker(arguments("model", "127.0.0.4", port, path))
         await restarted.ready()
         back_at = loop.time()
         await eventually(lambda: dead in client.membership.endpoints("model"),
@@ -109,11 +109,11 @@ async def test_calls_cross_processes_and_a_killed_replica_leaves_then_rejoins(
 
 
 async def test_two_versions_side_by_side_fail_loudly(
-    workers: Workers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    workers: Processes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     port = free_port("127.0.0.5")
     address = f"tcp:127.0.0.5:{port}"
-    callee = await workers.start(
+    callee = await workers.worker(
         ["versioned_app:app", "--group", "main", "--listen", address, "--discovery", "static"],
         env={"VERSIONED_APP": "2"})
     await callee.ready()
