@@ -168,11 +168,6 @@ async def test_a_bad_setting_fails_the_start_naming_it(settings: GeneratorSettin
         await started(settings)
 
 
-@pytest.mark.xfail(strict=True, reason="the builtin backend given a missing weights 'path' "
-                   "raises a bare FileNotFoundError \"[Errno 2] No such file or directory: "
-                   "'/nowhere/tinylm.npz'\" from numpy, outside genweave's hierarchy and "
-                   "naming neither the setting nor the fix (the Embedder's ModelNotFound says "
-                   "what to pass)")
 async def test_missing_builtin_weights_are_a_genweave_error_naming_the_path() -> None:
     with pytest.raises(GenweaveError, match="/nowhere/tinylm.npz"):
         await started(GeneratorSettings(path="/nowhere/tinylm.npz"))

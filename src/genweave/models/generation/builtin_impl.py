@@ -22,6 +22,7 @@ from .engine import (
     EngineRequest,
     Runner,
 )
+from .errors import WeightsNotFound
 
 if TYPE_CHECKING:
     from .config import BackendSettings
@@ -100,6 +101,10 @@ class BuiltinBackend(TextBackend):
         max_waiting: int = DEFAULT_MAX_WAITING,
     ) -> BuiltinBackend:
         """Load TinyLM from a weights file, or the weights shipped with genweave."""
+        if path is not None and not Path(path).is_file():
+            raise WeightsNotFound(
+                f"{path}: no such weights file; set the Generator's path to a file written by "
+                "training/train_tinylm.py, or leave it unset for the built-in TinyLM")
         return cls(TinyLM.load(path), max_batch_size=max_batch_size, max_waiting=max_waiting)
 
     @classmethod

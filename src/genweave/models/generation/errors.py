@@ -40,6 +40,7 @@ __all__ = [
     "RemoteError",
     "RemoteTimeout",
     "RemoteUnavailable",
+    "WeightsNotFound",
     "remote_error_class",
 ]
 
@@ -60,6 +61,10 @@ class BackendClosed(GenerationError):
 
 class PromptTooLong(GenerationError, ValueError):
     """The prompt is as long as the model's context or longer."""
+
+
+class WeightsNotFound(GenerationError, FileNotFoundError):
+    """The weights file a backend's ``path`` names does not exist."""
 
 
 class MissingDependency(GenerationError, ImportError):
