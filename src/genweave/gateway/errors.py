@@ -18,6 +18,7 @@ from genweave.errors import (
     CircuitOpen,
     ComponentError,
     DeadlineExceeded,
+    InterfaceMismatch,
     InvalidArgument,
     MessageTooLarge,
     NotFound,
@@ -105,6 +106,9 @@ def from_call_error(error: CallError) -> APIError:
     if isinstance(error, DeadlineExceeded):
         return APIError(HTTPStatus.GATEWAY_TIMEOUT,
                         f"{component} did not answer in time: {error.message}", code="timeout")
+    if isinstance(error, InterfaceMismatch):  # two versions side by side: say which
+        return APIError(HTTPStatus.CONFLICT, f"{component} runs an incompatible version: "
+                        f"{error.message}", code="interface_mismatch")
     if isinstance(error, InvalidArgument):
         return APIError(HTTPStatus.BAD_REQUEST, error.message, code="invalid_value")
     if isinstance(error, MessageTooLarge):
