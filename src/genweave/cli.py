@@ -113,6 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", type=Path, default=Path("k8s"), help="directory")
     export.add_argument("--grace", type=float, default=DEFAULT_GRACE,
                         help="seconds a stopping replica may finish its calls in")
+    export.add_argument("--database-secret", metavar="NAME[:KEY]",
+                        help="a Secret holding the PostgreSQL URL of the groups that keep state "
+                        "(key default: url); without it such a group keeps SQLite on a volume, "
+                        "one replica")
     build = kube_commands.add_parser("dockerfile", help="write the container build file")
     build.add_argument("app", help="MODULE:APP")
     _topology_flags(build)
@@ -296,7 +300,8 @@ def _kube(args: argparse.Namespace) -> int:
               f"{args.context}")
         return 0
     manifests = export_manifests(app, args.app, topology,
-                                 ExportOptions(args.image, args.namespace, args.grace))
+                                 ExportOptions(args.image, args.namespace, args.grace,
+                                               args.database_secret))
     for path in write_manifests(manifests, args.output, args.app):
         print(f"wrote {path}")
     for note in manifests.notes:

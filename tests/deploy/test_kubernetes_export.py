@@ -149,7 +149,8 @@ def test_network_policies_follow_the_ref_graph(tmp_path: Path) -> None:
 
 def test_the_reference_apps_policies_and_http_service(tmp_path: Path) -> None:
     topology = preset("microservices", reference)
-    documents = export(reference, "genweave.app:app", topology, tmp_path)
+    documents = export(reference, "genweave.app:app", topology, tmp_path,
+                       database_secret="assistant-db")  # its Retriever and Ingestor share a store
     callers = allowed_callers(reference, topology)
     for group in topology.groups:
         rules = find(documents, "NetworkPolicy", f"assistant-{group.name}")["spec"]["ingress"]
@@ -182,7 +183,7 @@ def test_group_resources_are_requests_and_limits(tmp_path: Path) -> None:
 def test_autoscaling_and_variants(tmp_path: Path) -> None:
     topology = load_topology(EXAMPLES / "operations.toml", reference)
     manifests = export_manifests(reference, "genweave.app:app", topology, ExportOptions(IMAGE))
-    assert manifests.notes == [
+    assert manifests.notes[1:] == [  # the first says where the core group keeps its state
         "group 'generator' autoscales on CPU utilisation, which is measured against a CPU "
         "request: it asks for 1 CPU per replica; set cpus in [groups.generator] to choose"]
     documents = export(reference, "genweave.app:app", topology, tmp_path)
@@ -207,17 +208,22 @@ def test_autoscaling_and_variants(tmp_path: Path) -> None:
         "None"
 
 
-@pytest.mark.parametrize("name", ["hybrid", "microservices"])
+@pytest.mark.parametrize(("name", "secret"), [("hybrid", None), ("microservices", "db")])
 def test_the_config_map_holds_the_topology_and_loads_back_equal(
-    name: str, tmp_path: Path
+    name: str, secret: str | None, tmp_path: Path
 ) -> None:
     topology = preset(name, reference)
-    documents = export(reference, "genweave.app:app", topology, tmp_path / "k")
+    documents = export(reference, "genweave.app:app", topology, tmp_path / "k",
+                       database_secret=secret)
     config = find(documents, "ConfigMap", "assistant-topology")
     written = tmp_path / "topology.toml"
     written.write_text(config["data"]["topology.toml"])
     exported = listening_everywhere(
         reference, msgspec.structs.replace(topology, transport="tcp"))
+    if secret is None:  # the SQLite files move onto the core group's volume
+        on_volume = {"data_dir": "/var/lib/genweave"}
+        exported = msgspec.structs.replace(exported, settings={
+            **exported.settings, "Ingestor": on_volume, "Retriever": on_volume})
     assert load_topology(written, reference) == exported
     assert exported.settings["Gateway"]["host"] == "0.0.0.0"
 

@@ -24,30 +24,42 @@ KUBERNETES_VERSION: Final = "1.30.0"
 """The oldest minor version still widely run; every resource used is GA there."""
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
-APPS = {"examples.hello:app": hello, "genweave.app:app": reference}
-CASES = [(path, name) for path in APPS for name in PRESETS] + [
-    ("genweave.app:app", str(EXAMPLES / "operations.toml")),
-    ("genweave.app:app", str(EXAMPLES / "kubernetes.toml")),
+HELLO, REFERENCE = "examples.hello:app", "genweave.app:app"
+APPS = {HELLO: hello, REFERENCE: reference}
+SECRET = "assistant-db:url"
+"""The reference app keeps state: with a Secret its groups use PostgreSQL; without one a
+group holding SQLite files is a StatefulSet with a volume, and microservices is refused (its
+Retriever and Ingestor would each have a file of their own: test_kubernetes_state.py)."""
+CASES = [(HELLO, name, None) for name in PRESETS] + [
+    (REFERENCE, name, secret) for name in PRESETS for secret in (None, SECRET)
+    if (name, secret) != ("microservices", None)
+] + [
+    (REFERENCE, str(EXAMPLES / "operations.toml"), None),
+    (REFERENCE, str(EXAMPLES / "operations.toml"), SECRET),
+    (REFERENCE, str(EXAMPLES / "kubernetes.toml"), None),
+    (REFERENCE, str(EXAMPLES / "kubernetes.toml"), SECRET),
 ]
 
 
-@pytest.mark.parametrize(("import_path", "topology"), CASES,
-                         ids=[f"{p.split('.')[0]}-{Path(t).stem}" for p, t in CASES])
+@pytest.mark.parametrize(
+    ("import_path", "topology", "secret"), CASES,
+    ids=[f"{p.split('.')[0]}-{Path(t).stem}{'-secret' if s else ''}" for p, t, s in CASES])
 def test_every_manifest_is_valid_against_the_schemas(
-    import_path: str, topology: str, tmp_path: Path
+    import_path: str, topology: str, secret: str | None, tmp_path: Path
 ) -> None:
     app = APPS[import_path]
     chosen = load_topology(topology, app) if topology.endswith(".toml") else preset(topology, app)
-    manifests = export_manifests(app, import_path, chosen,
-                                 ExportOptions("registry.example/app:1", namespace="genweave"))
+    manifests = export_manifests(app, import_path, chosen, ExportOptions(
+        "registry.example/app:1", namespace="genweave", database_secret=secret))
     written = write_manifests(manifests, tmp_path, import_path)
     kinds = set()
     for path in written:
         for document in yaml.safe_load_all(path.read_text()):
             kinds.add(document["kind"])
             validate(document, KUBERNETES_VERSION, strict=True)
-    assert {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget",
-            "NetworkPolicy"} <= kinds
+    assert {"ConfigMap", "Service", "PodDisruptionBudget", "NetworkPolicy"} <= kinds
+    assert ("StatefulSet" in kinds) == (import_path == REFERENCE and secret is None)
+    assert "Deployment" in kinds or topology == "monolith"
     if any(g.autoscale for g in chosen.groups):
         assert "HorizontalPodAutoscaler" in kinds
 

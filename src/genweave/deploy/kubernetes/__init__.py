@@ -9,7 +9,9 @@ group; the parts read as:
 - ``command``: the worker command, its ports and the topology's mount path;
 - ``access``: which groups may call which (the Ref graph);
 - ``http``: which groups serve HTTP, on which ports;
-- ``workload``: Deployment, PodDisruptionBudget, HorizontalPodAutoscaler;
+- ``state``: where a stateful group keeps its state (a Secret's database URL, or
+  a StatefulSet's volume for SQLite), refusing a SQLite file split across pods;
+- ``workload``: Deployment or StatefulSet, PodDisruptionBudget, HorizontalPodAutoscaler;
 - ``network``: headless and HTTP Services, NetworkPolicies;
 - ``manifests``: all of it for an app, checked whole; ``writing``: the YAML files;
 - ``dockerfile``: the image's build file.
@@ -26,9 +28,11 @@ Example::
 from genweave.deploy.kubernetes.dockerfile import dockerfile, write_dockerfile
 from genweave.deploy.kubernetes.manifests import ExportOptions, Manifests, export_manifests
 from genweave.deploy.kubernetes.names import ExportError
+from genweave.deploy.kubernetes.state import DatabaseSecret
 from genweave.deploy.kubernetes.writing import render_yaml, write_manifests
 
 __all__ = [
+    "DatabaseSecret",
     "ExportError",
     "ExportOptions",
     "Manifests",

@@ -7,11 +7,13 @@
 - ``group-<group>.yaml`` per group: its Deployment and headless Service (and
   one of each per variant), its PodDisruptionBudgets, an HPA when it
   autoscales, a Service for its HTTP ports when it serves HTTP, and its
-  NetworkPolicy.
+  NetworkPolicy.  A group keeping state in SQLite is a StatefulSet with a
+  volume instead of a Deployment (``state``).
 
 Everything is computed in memory first; a name Kubernetes would refuse, two
-resources with one name, a missing image or a port clash raises
-``ExportError`` and nothing is written.
+resources with one name, a missing image, a port clash or a SQLite file that
+pods on several nodes would each have a copy of raises ``ExportError`` and
+nothing is written.
 
 Example::
 
@@ -45,15 +47,22 @@ from genweave.deploy.kubernetes.network import (
     http_service,
     network_policy,
 )
+from genweave.deploy.kubernetes.state import (
+    DEFAULT_VOLUME_SIZE,
+    DatabaseSecret,
+    StatePlan,
+    plan_state,
+)
 from genweave.deploy.kubernetes.workload import (
     Workload,
     autoscaler,
     deployment,
     disruption_budget,
     metadata,
+    stateful_set,
 )
 from genweave.deploy.local import DEFAULT_GRACE
-from genweave.topology import Group, Resources, Topology, render_toml, validate
+from genweave.topology import Group, Resources, Topology, memory_bytes, render_toml, validate
 from genweave.transport.compat import interface_info
 
 __all__ = [
@@ -81,6 +90,10 @@ class ExportOptions:
     namespace: str | None = None
     grace: float = DEFAULT_GRACE
     """Seconds a stopping replica may finish its calls in."""
+    database_secret: str | None = None
+    """``NAME[:KEY]`` of a Secret holding the PostgreSQL URL of the stateful groups."""
+    volume_size: str = DEFAULT_VOLUME_SIZE
+    """The volume of a group that keeps its state in SQLite (a Kubernetes quantity)."""
 
 
 @dataclass
@@ -105,24 +118,27 @@ def export_manifests(app: App, import_path: str, topology: Topology,
         dns_label(options.namespace, "namespace")
     if options.grace < 0:
         raise ExportError(f"the grace period must be 0 or more seconds, got {options.grace:g}")
+    secret = _secret(options)
     topology = validate(msgspec.structs.replace(topology, transport="tcp"), app,
                         source=f"topology '{topology.name}'")
-    topology = listening_everywhere(app, topology)
+    state = plan_state(app, topology, secret, options.volume_size)
+    topology = listening_everywhere(app, state.topology)
     ports = http_ports(app, topology)
     callers = allowed_callers(app, topology)
     config_map = resource_name(app.name, "topology")
-    manifests = Manifests()
+    manifests = Manifests(notes=list(state.notes))
     manifests.files[SHARED_FILE] = [_config_map(app.name, config_map, topology, options)]
     for group in topology.groups:
         resources = _resources(group, manifests.notes)
         workloads = [
             Workload(app.name, import_path, group, variant, options.image, options.namespace,
                      options.grace, resources, ports.get(group.name, ()),
-                     _interface_hash(app, group), _config_hash(topology, group), config_map)
+                     _interface_hash(app, group), _config_hash(topology, group), config_map,
+                     *_storage(group.name, state, secret, options.volume_size))
             for variant in (None, *group.variants)
         ]
         primary = workloads[0]
-        documents = [deployment(w) for w in workloads]
+        documents = [stateful_set(w) if w.volume_size else deployment(w) for w in workloads]
         documents += [discovery_service(w) for w in workloads]
         if primary.http_ports:
             documents.append(http_service(primary))
@@ -134,6 +150,23 @@ def export_manifests(app: App, import_path: str, topology: Topology,
         manifests.files[group_file(group.name)] = documents
     _check_unique(manifests)
     return manifests
+
+
+def _secret(options: ExportOptions) -> DatabaseSecret | None:
+    try:
+        memory_bytes(options.volume_size)
+    except ValueError as error:
+        raise ExportError(f"volume size: {error}") from None
+    if options.database_secret is None:
+        return None
+    return DatabaseSecret.parse(options.database_secret)
+
+
+def _storage(group: str, state: StatePlan, secret: DatabaseSecret | None,
+             volume_size: str) -> tuple[DatabaseSecret | None, str | None]:
+    """The Secret a group's pods read their database URL from, and the size of their volume."""
+    return (secret if group in state.secret_groups else None,
+            volume_size if group in state.volume_groups else None)
 
 
 def _config_map(app: str, name: str, topology: Topology,

@@ -1,4 +1,4 @@
-"""The pods of one group (or one of its variants): Deployment, disruption budget, autoscaler.
+"""The pods of one group (or a variant): Deployment or StatefulSet, disruption budget, HPA.
 
 Choices, each with its reason:
 
@@ -20,6 +20,13 @@ Choices, each with its reason:
   1`` on a one-replica group would forbid every voluntary eviction, so a node
   drain would hang; one at a time keeps a multi-replica group serving and
   lets a single replica move (it is down either way while it moves).
+- **State**: a group keeping SQLite state (``genweave.deploy.kubernetes.state``)
+  is a StatefulSet of one replica instead: its volume claim follows the pod to
+  another node, its headless Service is the StatefulSet's ``serviceName``, and
+  ``fsGroup`` lets the unprivileged user write the volume.  A rollout then stops
+  the old pod before starting the new one (a volume is written by one pod).
+  A group whose state is in PostgreSQL gets the URL from a Secret and stays a
+  Deployment.
 - **Autoscaling** follows CPU utilisation, the one metric every cluster has
   (metrics-server).  genweave's own signal, calls in flight per replica, is on
   each pod's ``/metrics``, but an HPA can only read it through a custom
@@ -48,6 +55,7 @@ from genweave.deploy.kubernetes.names import (
     resource_name,
     selector,
 )
+from genweave.deploy.kubernetes.state import DATA_MOUNT, DATA_VOLUME, DatabaseSecret
 from genweave.topology import Group, Resources, Variant
 
 __all__ = [
@@ -60,6 +68,7 @@ __all__ = [
     "disruption_budget",
     "http_port_name",
     "metadata",
+    "stateful_set",
 ]
 
 PRESTOP_SECONDS: Final = 5
@@ -98,6 +107,15 @@ class Workload:
     config_hash: str
     """A short hash of the topology parts the pods run with, so a change rolls them."""
     config_map: str
+    database_secret: DatabaseSecret | None = None
+    """The Secret whose database URL the pods get, for a stateful group."""
+    volume_size: str | None = None
+    """The size of the volume holding the pods' SQLite files; ``None``: no volume."""
+
+    @property
+    def kind(self) -> str:
+        """``StatefulSet`` for pods with a volume, else ``Deployment``."""
+        return "Deployment" if self.volume_size is None else "StatefulSet"
 
     @property
     def variant_name(self) -> str | None:
@@ -147,10 +165,33 @@ def http_port_name(port: int) -> str:
 
 def deployment(workload: Workload) -> dict[str, Any]:
     """The Deployment running ``workload``'s pods (no replica count when an HPA owns it)."""
+    return _controller(workload, {
+        "strategy": {"type": "RollingUpdate",
+                     "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}}})
+
+
+def stateful_set(workload: Workload) -> dict[str, Any]:
+    """The StatefulSet running ``workload``'s pod with a volume claim for its SQLite files.
+
+    Its ``serviceName`` is the group's headless Service (the one discovery
+    resolves).  The claim is kept when the StatefulSet is deleted or scaled
+    down (Kubernetes' default), so the data outlives the resource too.
+    """
+    assert workload.volume_size is not None, "only a workload with a volume is a StatefulSet"
+    return _controller(workload, {
+        "serviceName": workload.name,
+        "updateStrategy": {"type": "RollingUpdate"},
+        "volumeClaimTemplates": [{
+            "metadata": {"name": DATA_VOLUME, "labels": workload.resource_labels},
+            "spec": {"accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": workload.volume_size}}},
+        }]})
+
+
+def _controller(workload: Workload, specific: dict[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "selector": {"matchLabels": workload.selector},
-        "strategy": {"type": "RollingUpdate",
-                     "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+        **specific,
         "template": {
             "metadata": {"labels": workload.labels,
                          "annotations": {CONFIG_HASH_ANNOTATION: workload.config_hash}},
@@ -159,7 +200,7 @@ def deployment(workload: Workload) -> dict[str, Any]:
     }
     if not workload.autoscaled:
         spec["replicas"] = workload.replicas
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
+    return {"apiVersion": "apps/v1", "kind": workload.kind,
             "metadata": metadata(workload.name, workload.namespace, workload.labels),
             "spec": spec}
 
@@ -175,7 +216,8 @@ def _pod_spec(workload: Workload) -> dict[str, Any]:
         "command": worker_command(workload.import_path, workload.group.name, workload.grace,
                                   workload.variant_name),
         "env": [{"name": POD_IP_ENV,
-                 "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+                 "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
+        + ([workload.database_secret.env()] if workload.database_secret else []),
         "ports": ports,
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "probes"},
                            "periodSeconds": READINESS_PERIOD, "failureThreshold": 1},
@@ -187,6 +229,13 @@ def _pod_spec(workload: Workload) -> dict[str, Any]:
                             "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": [{"name": "topology", "mountPath": TOPOLOGY_DIR, "readOnly": True}],
     }
+    security: dict[str, Any] = {"runAsNonRoot": True, "runAsUser": RUN_AS_USER,
+                                "runAsGroup": RUN_AS_USER,
+                                "seccompProfile": {"type": "RuntimeDefault"}}
+    if workload.volume_size is not None:
+        container["volumeMounts"].append({"name": DATA_VOLUME, "mountPath": DATA_MOUNT})
+        # A fresh volume belongs to root: the kubelet hands it to the pod's group once.
+        security |= {"fsGroup": RUN_AS_USER, "fsGroupChangePolicy": "OnRootMismatch"}
     resources = _resources(workload.resources)
     if resources:
         container["resources"] = {"requests": resources, "limits": dict(resources)}
@@ -194,9 +243,7 @@ def _pod_spec(workload: Workload) -> dict[str, Any]:
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": math.ceil(workload.grace) + PRESTOP_SECONDS,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS_USER,
-                            "runAsGroup": RUN_AS_USER,
-                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": security,
         "containers": [container],
         "volumes": [{"name": "topology", "configMap": {
             "name": workload.config_map,
@@ -240,7 +287,7 @@ def autoscaler(workload: Workload) -> dict[str, Any]:
         "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
         "metadata": metadata(workload.name, workload.namespace, workload.resource_labels),
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": workload.kind,
                                "name": workload.name},
             "minReplicas": scale.min,
             "maxReplicas": scale.max,
