@@ -11,54 +11,21 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
-import yaml
 from examples.hello import app as hello
+from kube_manifests import IMAGE, container, export, find
 
 from genweave.app import app as reference
-from genweave.application import App
 from genweave.cli import main
-from genweave.deploy.kubernetes import (
-    ExportError,
-    ExportOptions,
-    export_manifests,
-    write_manifests,
-)
+from genweave.deploy.kubernetes import ExportError, ExportOptions, export_manifests
 from genweave.deploy.kubernetes.access import allowed_callers
 from genweave.deploy.kubernetes.http import listening_everywhere
-from genweave.topology import Topology, load_topology, preset
+from genweave.topology import load_topology, preset
 from genweave.transport.compat import interface_info
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-IMAGE = "registry.example/hello:1.0"
-
-Documents = dict[str, list[dict[str, Any]]]
-
-
-def export(app: App, import_path: str, topology: Topology, directory: Path,
-           **options: Any) -> Documents:
-    """Export into ``directory`` and read every file back as YAML documents."""
-    manifests = export_manifests(app, import_path, topology, ExportOptions(IMAGE, **options))
-    write_manifests(manifests, directory, import_path)
-    return {path.name: list(yaml.safe_load_all(path.read_text()))
-            for path in sorted(directory.glob("*.yaml"))}
-
-
-def find(documents: Documents, kind: str, name: str) -> dict[str, Any]:
-    matches = [d for docs in documents.values() for d in docs
-               if d["kind"] == kind and d["metadata"]["name"] == name]
-    assert len(matches) == 1, f"{kind} {name}: {len(matches)} found"
-    return matches[0]
-
-
-def container(documents: Documents, name: str) -> dict[str, Any]:
-    pod = find(documents, "Deployment", name)["spec"]["template"]["spec"]
-    assert len(pod["containers"]) == 1
-    result: dict[str, Any] = pod["containers"][0]
-    return result
 
 
 def test_the_container_command_is_the_contracts_exactly(tmp_path: Path) -> None:
