@@ -35,6 +35,7 @@ from genweave.runtime.discovery import RESOLVE_INTERVAL
 pytestmark = [pytest.mark.process, pytest.mark.slow]
 
 APPS: Final = Path(__file__).resolve().parents[1] / "apps"
+SUPPORT: Final = APPS.parent / "support"
 SEARCH: Final = "genweave-test.svc.cluster.local"
 DNS_ADDRESS: Final = "10.231.0.53"
 PORT: Final = 7070
@@ -142,7 +143,7 @@ async def test_replicas_found_by_dns_call_each_other_leave_when_killed_and_rejoi
     records = Records(tmp_path / "records.json")
     records.set({"core": [CORE], "model": [MODEL_A, MODEL_B]})
     server = await processes.spawn(
-        [*inside, *python(str(APPS / "dns_server.py"), DNS_ADDRESS, str(records.path))])
+        [*inside, *python(str(SUPPORT / "dns_server.py"), DNS_ADDRESS, str(records.path))])
     await server.printed("serving")
     core = await processes.worker(replica("core", CORE), prefix=inside)
     model_a = await processes.worker(replica("model", MODEL_A), prefix=inside)
