@@ -6,7 +6,10 @@
   (what ``genweave run`` does);
 - ``codec``: every group in this process, calls between groups through the
   real RPC protocol over an in-memory transport;
-- ``inprocess``: every component in this process, every Ref a direct call.
+- ``inprocess``: every component in this process, every Ref a direct call;
+- ``ray``: one Ray actor per group replica on a Ray cluster (``address``, see
+  ``genweave.deploy.ray``; needs ``genweave[ray]``).  Not in ``PLACEMENTS``,
+  the placements every test runs on every machine.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from genweave.application import App, load_app
 from genweave.deploy.base import Deployment
 from genweave.deploy.inprocess import InProcessDeployment
 from genweave.deploy.local import DeployError, LocalDeployer
+from genweave.deploy.ray import RayDeployer
 from genweave.topology import Topology, resolve_topology
 
 __all__ = ["PLACEMENTS", "DeployError", "Deployment", "LocalDeployer", "deploy", "deployment"]
 
-Placement = Literal["process", "codec", "inprocess"]
+Placement = Literal["process", "codec", "inprocess", "ray"]
 PLACEMENTS: Final = ("inprocess", "codec", "process")
 
 
@@ -42,7 +46,10 @@ def deployment(app: App | str, topology: str | Path | Topology | None = None,
         return LocalDeployer(resolved_app, resolved, import_path=import_path, **options)
     if placement in ("codec", "inprocess"):
         return InProcessDeployment(resolved_app, resolved, codec=placement == "codec", **options)
-    raise ValueError(f"unknown placement {placement!r}; choose one of {', '.join(PLACEMENTS)}")
+    if placement == "ray":
+        return RayDeployer(resolved_app, resolved, import_path=import_path, **options)
+    raise ValueError(f"unknown placement {placement!r}; choose one of "
+                     f"{', '.join((*PLACEMENTS, 'ray'))}")
 
 
 @asynccontextmanager

@@ -47,6 +47,7 @@ from genweave.deploy.local import DEFAULT_GRACE, DeployError
 from genweave.deploy.probes import ProbeServer
 from genweave.observe.metrics import REGISTRY, ReplicaMetrics
 from genweave.observe.prometheus import ReplicaRow, call_families, exposition, replica_families
+from genweave.runtime.callee import Callee
 from genweave.runtime.discovery import (
     DEFAULT_PEER_PORT,
     DiscoveredRuntime,
@@ -60,7 +61,7 @@ from genweave.runtime.router import Router
 from genweave.topology import Topology, resolve_topology
 from genweave.transport.endpoints import listen
 
-__all__ = ["DISCOVERIES", "Worker", "WorkerOptions", "serve_replica"]
+__all__ = ["DISCOVERIES", "Worker", "WorkerOptions", "log_to_stdout", "serve_replica"]
 
 DiscoveryKind = Literal["local", "dns", "static"]
 DISCOVERIES: Final = ("local", "dns", "static")
@@ -96,7 +97,10 @@ class Worker:
     the loop serves until the first one, then drains and stops."""
 
     def __init__(self, options: WorkerOptions, app: App, topology: Topology,
-                 supervised: WorkerSpec | None = None) -> None:
+                 supervised: WorkerSpec | None = None, *, discovery: Discovery | None = None,
+                 where: str | None = None, replica: int = 0) -> None:
+        """``discovery``, ``where`` and ``replica`` are for hosts that start replicas themselves
+        (a Ray actor): their discovery, the replica's name in logs and its number."""
         self.options = options
         self.app = app
         self.topology = topology
@@ -105,10 +109,18 @@ class Worker:
         if options.variant is not None:
             self.group.variant(options.variant)
         self.advertise = _advertised(options)
-        self.where = (f"{options.group}/{supervised.replica}" if supervised is not None
-                      else f"{options.group}/{self.advertise.partition(':')[2]}")
+        self.replica = supervised.replica if supervised is not None else replica
+        self.where = where or (f"{options.group}/{supervised.replica}" if supervised is not None
+                               else f"{options.group}/{self.advertise.partition(':')[2]}")
         self.events: asyncio.Queue[signal.Signals | str] = asyncio.Queue()
-        self.discovery = self._discovery()
+        self.discovery = discovery or self._discovery()
+        self._bound_is_advertised = supervised is not None or (
+            discovery is not None and not options.advertise)
+        """Whether callers reach this replica at the address it bound (a port chosen at bind)."""
+        self.address: str | None = None
+        """Where callers reach this replica, once it serves."""
+        self.serving = asyncio.Event()
+        """Set once the replica serves and has joined membership."""
         self.probes = (ProbeServer(_probe_host(options.listen), options.probe_port, self.metrics)
                        if options.probe_port else None)
 
@@ -138,10 +150,26 @@ class Worker:
                          self.options.variant or "", ready, 0)
         return exposition([*call_families([mine]), *replica_families([row])])
 
-    async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.events.put_nowait, sig)
+    async def run(self, handle_signals: bool = True) -> int:
+        """Serve until the first event (a signal, losing the supervisor, ``stop``), then drain.
+
+        ``handle_signals=False`` where the process is not the replica's own (a
+        thread of a Ray actor): whoever hosts it calls ``stop`` instead.
+        """
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.events.put_nowait, sig)
+        served = await self._serve()
+        event = await self.events.get()
+        await self._drain(event, *served)
+        return 0
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask the replica to drain and stop (from its own event loop's thread)."""
+        self.events.put_nowait(reason)
+
+    async def _serve(self) -> tuple[Host, Router, Callee, asyncio.AbstractServer | None]:
         options, discovery = self.options, self.discovery
         if self.probes is not None:
             await self.probes.start()
@@ -154,18 +182,23 @@ class Worker:
         await host.start()
         dispatcher = host.dispatcher(self.where, self.group.max_in_flight)
         server, address = await listen(options.listen, dispatcher)
-        advertised = address if self.supervised is not None else self.advertise
-        await discovery.joined(self.group.name, self._replica(), advertised, os.getpid())
+        self.address = address if self._bound_is_advertised else self.advertise
+        await discovery.joined(self.group.name, self.replica, self.address, os.getpid())
         if self.probes is not None:
             self.probes.state = "ready"
-        logger.info("ready at %s", advertised)
-        event = await self.events.get()
+        logger.info("ready at %s", self.address)
+        self.serving.set()
+        return host, router, dispatcher, server
+
+    async def _drain(self, event: signal.Signals | str, host: Host, router: Router,
+                     dispatcher: Callee, server: asyncio.AbstractServer | None) -> None:
+        options, discovery = self.options, self.discovery
         if self.probes is not None:
             self.probes.state = "draining"
         logger.info("stopping (%s): finishing calls in flight", getattr(event, "name", event))
         if event != _DISCOVERY_LOST:
             try:
-                await discovery.leaving(self.group.name, self._replica())
+                await discovery.leaving(self.group.name, self.replica)
             except Exception:
                 logger.warning("could not tell the supervisor that this replica drains")
         if server is not None:
@@ -179,15 +212,12 @@ class Worker:
         if self.probes is not None:
             await self.probes.close()
         logger.info("stopped")
-        return 0
 
     def _runtime(self, router: Router) -> Runtime:
         if isinstance(self.discovery, ControlLink):
             return SupervisedRuntime(self.app, self.topology, self.where, self.discovery, router)
         return DiscoveredRuntime(self.app, self.topology, self.where, self.discovery, router)
 
-    def _replica(self) -> int:
-        return self.supervised.replica if self.supervised is not None else 0
 
 
 async def serve_replica(options: WorkerOptions) -> int:
@@ -205,10 +235,14 @@ async def serve_replica(options: WorkerOptions) -> int:
     else:
         topology = resolve_topology(options.topology, app)
     worker = Worker(options, app, topology, supervised)  # every flag checked before any output
-    prefix = "" if supervised is not None else f"[{worker.where}] "
+    log_to_stdout("" if supervised is not None else f"[{worker.where}] ")
+    return await worker.run()
+
+
+def log_to_stdout(prefix: str) -> None:
+    """A replica's logs: one line per event on stdout, each line starting with ``prefix``."""
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format=prefix + _FORMAT,
                         force=True)
-    return await worker.run()
 
 
 def _supervised(options: WorkerOptions) -> WorkerSpec | None:
