@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,6 +16,8 @@ from genweave.context import call_metadata
 from genweave.errors import CircuitOpen, ComponentError, DeadlineExceeded, Overloaded, Unavailable
 from genweave.gateway.api import Api, ApiCall, sse
 from genweave.gateway.auth import ApiKey, KeyRing
+from genweave.gateway.limits import HttpLimits
+from genweave.gateway.server import HttpServer
 
 
 class EchoRequest(msgspec.Struct):
@@ -29,10 +33,11 @@ class WhoRequest(msgspec.Struct):
     user: str = ""
 
 
-def make_api(max_concurrent: int = 1024, gate: asyncio.Event | None = None) -> Api:
+def make_api(max_concurrent: int = 1024, gate: asyncio.Event | None = None,
+             limits: HttpLimits | None = None) -> Api:
     """The test routes; ``/who`` holds its requests until ``gate`` is set, if one is given."""
     api = Api("test", keys=KeyRing([ApiKey(name="t", key="sk-t")]), max_body_bytes=1024,
-              timeout=0.5, max_concurrent=max_concurrent)
+              timeout=0.5, max_concurrent=max_concurrent, limits=limits)
 
     @api.post("/who", body=WhoRequest)
     async def who(call: ApiCall, body: WhoRequest) -> dict[str, str]:
@@ -141,8 +146,6 @@ async def test_calls_carry_the_key_name_and_user_never_the_secret(
 
 
 async def test_a_client_that_leaves_cancels_a_long_request() -> None:
-    from genweave.gateway.server import HttpServer
-
     api = Api("test", keys=KeyRing([]))
     started, cancelled = asyncio.Event(), asyncio.Event()
 
@@ -204,3 +207,74 @@ async def test_openapi_document_describes_every_route(client: httpx.AsyncClient)
     assert "text/event-stream" in document["paths"]["/stream"]["post"]["responses"]["200"][
         "content"]
     assert document["components"]["schemas"]["EchoRequest"]["required"] == ["text"]
+
+
+async def connected(port: int, first_bytes: bytes) -> socket.socket:
+    sock = socket.socket()
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    await loop.sock_sendall(sock, first_bytes)
+    return sock
+
+
+async def until_closed(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    loop, received = asyncio.get_running_loop(), b""
+    async with asyncio.timeout(timeout):
+        while chunk := await loop.sock_recv(sock, 65536):
+            received += chunk
+    return received
+
+
+async def test_slow_senders_never_take_the_slots_of_requests_ready_to_run() -> None:
+    """Issue 18's attack, scaled down: more bodies that never finish than there are slots."""
+    limits = HttpLimits(body_timeout=1.0)
+    api = make_api(max_concurrent=2, limits=limits)
+    server = HttpServer(api.asgi(), "127.0.0.1", 0, limits=limits)
+    await server.start()
+    slow: list[socket.socket] = []
+    try:
+        for _ in range(6):
+            slow.append(await connected(server.port, b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+                                        b"Authorization: Bearer sk-t\r\n"
+                                        b"Content-Length: 1000\r\n\r\n{"))
+        began = time.monotonic()
+        await eventually(lambda: server.connections.total == 6, what="six slow senders in")
+        async with httpx.AsyncClient(base_url=server.url,
+                                     headers={"Authorization": "Bearer sk-t"}) as c:
+            ready = await asyncio.gather(*(c.post("/echo", json={"text": "hi"}) for _ in range(2)))
+        assert [r.status_code for r in ready] == [200, 200]
+        assert api.in_flight == 0
+        answers = await asyncio.gather(*(until_closed(sock) for sock in slow))
+        assert time.monotonic() - began < limits.body_timeout + 2.0
+    finally:
+        for sock in slow:
+            sock.close()
+        await server.stop()
+    assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers)
+
+
+async def test_probes_answer_while_a_client_holds_its_every_connection() -> None:
+    limits = HttpLimits(max_connections_per_client=2)
+    api = make_api(limits=limits)
+    api.get("/healthz", auth=False, exempt=True)(healthz)
+    server = HttpServer(api.asgi(), "127.0.0.1", 0, limits=limits)
+    await server.start()
+    held = [await connected(server.port, b"") for _ in range(2)]
+    try:
+        await eventually(lambda: server.connections.total == 2, what="two connections held")
+        probe = await connected(server.port, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+        refused = await connected(server.port, b"POST /echo HTTP/1.1\r\nContent-Length: 2\r\n"
+                                                b"Authorization: Bearer sk-t\r\n\r\n{}")
+        with probe, refused:
+            probed, answer = await until_closed(probe), await until_closed(refused)
+    finally:
+        for sock in held:
+            sock.close()
+        await server.stop()
+    assert probed.startswith(b"HTTP/1.1 200 ")
+    assert answer.startswith(b"HTTP/1.1 429 ") and b"too_many_connections" in answer
+
+
+async def healthz(call: ApiCall, body: None) -> dict[str, str]:
+    return {"status": "ok"}

@@ -18,6 +18,9 @@ import pytest_asyncio
 from web_app import Door, app
 
 from genweave import deploy
+from genweave.gateway.api import Api
+from genweave.gateway.auth import KeyRing
+from genweave.gateway.guard import Exempt
 from genweave.gateway.ops import STATUS_WINDOW, DeploymentView, Operations
 from genweave.observe.summary import Totals
 from genweave.topology import resolve_topology
@@ -102,3 +105,10 @@ def test_rates_are_measured_over_at_least_the_window() -> None:
     assert operations.window_start(Totals(10.0 + 2 * STATUS_WINDOW, {})).at == 10.9
     operations._samples.clear()
     assert operations.window_start(Totals(5.0, {})) is None
+
+
+def test_health_readiness_and_metrics_are_exempt_from_the_limits_on_clients() -> None:
+    api = Api("probes", keys=KeyRing([]))
+    Operations(runtime=None).add_to(api)  # type: ignore[arg-type]  # routes only, never called
+    app = api.asgi()
+    assert isinstance(app, Exempt) and app.paths == {"/healthz", "/readyz", "/metrics"}

@@ -13,6 +13,9 @@ one hop away.  Settings come from ``[components.Gateway]``::
     [components.Gateway]
     port = 8000
     api_keys = [{ name = "alice", key_env = "ALICE_KEY", requests_per_minute = 60 }]
+
+    [components.Gateway.limits]        # slow and hostile clients: genweave.gateway.limits
+    trusted_proxies = ["10.0.0.0/8"]
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from genweave.gateway.api import Api, ApiCall, sse
 from genweave.gateway.auth import ApiKey, KeyRing
 from genweave.gateway.console import Console
 from genweave.gateway.errors import APIError
+from genweave.gateway.limits import HttpLimits
 from genweave.gateway.ops import Operations
 from genweave.gateway.server import HttpServer
 from genweave.models.generation.base import GenerationParams
@@ -62,8 +66,12 @@ class GatewaySettings(msgspec.Struct, frozen=True):
     max_body_bytes: int = 4 * 1024 * 1024
     request_timeout: float = 120.0
     max_concurrent_requests: int = 1024
-    """API requests served at once per gateway replica; beyond it, 503 with Retry-After."""
+    """API requests served at once per gateway replica, each once its body is read;
+    beyond it, 503 with Retry-After."""
     console: bool = True
+    limits: HttpLimits = msgspec.field(default_factory=HttpLimits)
+    """What slow and hostile clients may hold: time limits on reading a request and on
+    a stalled answer, bounds on connections and requests, per client and in all."""
 
 
 class DocumentRequest(msgspec.Struct, kw_only=True):
@@ -90,9 +98,10 @@ class Gateway:
         self._model_cache: dict[str, tuple[str, float]] = {}
         api = Api("genweave reference app", keys=KeyRing(self.config.api_keys),
                   max_body_bytes=self.config.max_body_bytes, timeout=self.config.request_timeout,
-                  max_concurrent=self.config.max_concurrent_requests)
+                  max_concurrent=self.config.max_concurrent_requests, limits=self.config.limits)
         self._routes(api)
-        self._server = HttpServer(api.asgi(), self.config.host, self.config.port)
+        self._server = HttpServer(api.asgi(), self.config.host, self.config.port,
+                                  limits=self.config.limits)
         await self._server.start()
 
     async def on_stop(self) -> None:

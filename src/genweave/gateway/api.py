@@ -2,6 +2,9 @@
 
 Starlette does the HTTP plumbing; this module adds what every endpoint needs
 the same way, so handlers only map a validated request to component calls.
+Its ASGI app sits behind the layers of :mod:`genweave.gateway.guard` (slow and
+hostile clients), configured by the same :class:`~genweave.gateway.limits.HttpLimits`
+as the server's; routes declared ``exempt`` (health probes) skip them.
 
 Example::
 
@@ -32,6 +35,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from genweave._aio import closing_stream
 from genweave.context import deadline, with_metadata
@@ -44,6 +48,8 @@ from genweave.gateway.errors import (
     from_call_error,
     from_validation_error,
 )
+from genweave.gateway.guard import guarded
+from genweave.gateway.limits import HttpLimits
 from genweave.observe.metrics import REGISTRY
 
 __all__ = ["Api", "ApiCall", "sse"]
@@ -83,22 +89,31 @@ class _RouteSpec:
     auth: bool
     metered: bool = True
     """Whether a call spends its key's rate limit."""
+    exempt: bool = False
+    """A probe: exempt from the limits on clients and from admission."""
     tags: list[str] = field(default_factory=list)
 
 
 class Api:
-    """A set of routes served with the same keys, limits and error handling."""
+    """A set of routes served with the same keys, limits and error handling.
+
+    ``limits`` bounds what clients may hold (:mod:`genweave.gateway.limits`);
+    give the :class:`~genweave.gateway.server.HttpServer` that serves it the same.
+    """
 
     def __init__(self, title: str, *, keys: KeyRing, version: str = "1",
                  max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = 120.0,
-                 max_concurrent: int = DEFAULT_MAX_CONCURRENT) -> None:
+                 max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+                 limits: HttpLimits | None = None) -> None:
         self.title = title
         self.version = version
         self.keys = keys
         self.max_body_bytes = max_body_bytes
         self.timeout = timeout
         self.max_concurrent = max_concurrent
-        """API requests handled at once (a stream counts until its first event); more get 503."""
+        """API requests handled at once, each taken once its body is read (a stream counts
+        until its first event); more get 503."""
+        self.limits = limits or HttpLimits()
         self.in_flight = 0
         self._routes: list[_RouteSpec] = []
         self._extra: list[Route] = []
@@ -109,29 +124,34 @@ class Api:
         return self._add("POST", path, body, response, stream, summary, auth)
 
     def get(self, path: str, *, response: type | None = None, summary: str = "",
-            auth: bool = True, metered: bool = True) -> Callable[[Handler], Handler]:
-        return self._add("GET", path, None, response, None, summary, auth, metered)
+            auth: bool = True, metered: bool = True,
+            exempt: bool = False) -> Callable[[Handler], Handler]:
+        """A GET route; ``exempt`` for a probe that must answer whatever clients do."""
+        return self._add("GET", path, None, response, None, summary, auth, metered, exempt)
 
     def mount(self, route: Route) -> None:
         """Add a plain Starlette route (static files, pages) outside the API."""
         self._extra.append(route)
 
     def _add(self, method: str, path: str, body: type | None, response: type | None,
-             stream: type | None, summary: str, auth: bool,
-             metered: bool = True) -> Callable[[Handler], Handler]:
+             stream: type | None, summary: str, auth: bool, metered: bool = True,
+             exempt: bool = False) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self._routes.append(_RouteSpec(method, path, handler, body, response, stream,
                                            summary or (handler.__doc__ or "").strip(), auth,
-                                           metered=metered))
+                                           metered=metered, exempt=exempt))
             return handler
 
         return register
 
-    def asgi(self) -> Starlette:
+    def asgi(self) -> ASGIApp:
+        """The ASGI app: the routes, behind the layers that bound what clients hold."""
         routes = [Route(r.path, self._endpoint(r), methods=[r.method]) for r in self._routes]
         routes.append(Route("/openapi.json", self._openapi_endpoint, methods=["GET"]))
-        return Starlette(routes=routes + self._extra,
-                         exception_handlers={HTTPException: _http_exception})
+        app = Starlette(routes=routes + self._extra,
+                        exception_handlers={HTTPException: _http_exception})
+        return guarded(app, self.limits, max_body_bytes=self.max_body_bytes,
+                       exempt={r.path for r in self._routes if r.exempt})
 
     def _endpoint(self, spec: _RouteSpec) -> Callable[[Request], Awaitable[Response]]:
         stats = REGISTRY.method(GATEWAY_COMPONENT, f"{spec.method} {spec.path}")
@@ -139,7 +159,8 @@ class Api:
             msgspec.json.Decoder(spec.body, strict=False) if spec.body is not None else None)
 
         async def endpoint(request: Request) -> Response:
-            if spec.auth and self.in_flight >= self.max_concurrent:
+            # The body is read by now (ReadBody): a slot goes only to a request ready to run.
+            if not spec.exempt and self.in_flight >= self.max_concurrent:
                 stats.record(0.0, False)
                 return error_response(_OVERLOADED)
             start = time.perf_counter()
@@ -162,7 +183,7 @@ class Api:
                 if spec.auth else "-"
             body = None
             if decoder is not None:
-                body = _decode(decoder, await self._read_body(request))
+                body = _decode(decoder, await request.body())  # read, sized and paced
             call = ApiCall(request, key, secrets.token_hex(12), self.timeout)
             # For a stream this bounds the start (up to its first event); sse() bounds the rest.
             # The key's name (and OpenAI's ``user``) travel with every call: experiments
@@ -190,18 +211,6 @@ class Api:
         if isinstance(result, Response):
             return result
         return Response(msgspec.json.encode(result), media_type=JSON)
-
-    async def _read_body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise _too_large(self.max_body_bytes)
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise _too_large(self.max_body_bytes)
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     async def _openapi_endpoint(self, request: Request) -> Response:
         return Response(msgspec.json.encode(self.openapi()), media_type=JSON)
@@ -292,12 +301,6 @@ _OVERLOADED: Final = APIError(HTTPStatus.SERVICE_UNAVAILABLE,
                               code="overloaded", headers={"Retry-After": "1"})
 
 
-def _too_large(limit: int) -> APIError:
-    return APIError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    f"The request body is larger than the {limit}-byte limit.",
-                    code="request_too_large")
-
-
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     status = HTTPStatus(exc.status_code)
@@ -333,6 +336,10 @@ async def sse(events: AsyncIterator[bytes], timeout: float) -> StreamingResponse
                 if first is not None:
                     yield b"data: " + first + b"\n\n"
                     while True:
+                        # Let the loop run once per event: once the client is gone, uvicorn's
+                        # send returns at once, and a producer with events at hand would then
+                        # spin without Starlette's disconnect listener ever running to stop it.
+                        await asyncio.sleep(0)
                         try:
                             async with asyncio.timeout_at(until):
                                 event = await anext(events)

@@ -26,7 +26,13 @@ from genweave.errors import (
     Unavailable,
 )
 
-__all__ = ["APIError", "error_response", "from_call_error", "from_validation_error"]
+__all__ = [
+    "APIError",
+    "closing_error",
+    "error_response",
+    "from_call_error",
+    "from_validation_error",
+]
 
 _MISSING_FIELD: Final = re.compile(r"^Object missing required field `([^`]+)`$")
 _TYPES: Final = {
@@ -34,9 +40,11 @@ _TYPES: Final = {
     HTTPStatus.UNAUTHORIZED: "authentication_error",
     HTTPStatus.NOT_FOUND: "not_found_error",
     HTTPStatus.METHOD_NOT_ALLOWED: "invalid_request_error",
+    HTTPStatus.REQUEST_TIMEOUT: "timeout_error",
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "invalid_request_error",
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "invalid_request_error",
     HTTPStatus.TOO_MANY_REQUESTS: "rate_limit_error",
+    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: "invalid_request_error",
     HTTPStatus.SERVICE_UNAVAILABLE: "service_unavailable_error",
     HTTPStatus.GATEWAY_TIMEOUT: "timeout_error",
 }
@@ -74,6 +82,18 @@ class APIError(Exception):
 def error_response(error: APIError) -> Response:
     return Response(error.body(), status_code=error.status, headers=error.headers,
                     media_type="application/json")
+
+
+def closing_error(status: HTTPStatus, message: str, *, code: str,
+                  retry_after: bool = False) -> APIError:
+    """An error after which the connection is closed.
+
+    For refusals made before a request is read, or while it is: its unread
+    bytes (a body still arriving, say) must never be taken for the next request,
+    and a client that holds too much should open a new connection to go on.
+    """
+    headers = {"Connection": "close", **({"Retry-After": "1"} if retry_after else {})}
+    return APIError(status, message, code=code, headers=headers)
 
 
 def from_validation_error(message: str) -> APIError:

@@ -12,6 +12,10 @@ replica answers::
             api = Api("my app", keys=KeyRing([]))
             Operations(self.runtime).add_to(api)
 
+Health, readiness and metrics are exempt from the limits on clients
+(:mod:`genweave.gateway.limits`): probes keep answering while an attack
+holds every slot, so an orchestrator does not restart the replica for it.
+
 - ``GET /healthz``: the process answers (no key needed).
 - ``GET /readyz``: every replica is ready, else 503 naming the groups still
   waiting (no key needed: orchestrators probe it).
@@ -85,9 +89,9 @@ class Operations:
     def add_to(self, api: Api) -> None:
         """Serve the four endpoints from ``api``."""
         api.get(STATUS_PATH, response=DeploymentView, metered=False)(self.status)
-        api.get("/healthz", auth=False)(self.healthz)
-        api.get("/readyz", auth=False)(self.readyz)
-        api.get("/metrics", auth=False)(self.metrics)
+        api.get("/healthz", auth=False, exempt=True)(self.healthz)
+        api.get("/readyz", auth=False, exempt=True)(self.readyz)
+        api.get("/metrics", auth=False, exempt=True)(self.metrics)
 
     async def status(self, call: ApiCall, body: None) -> DeploymentView:
         """Groups, replicas and per-method traffic over the last ``STATUS_WINDOW``."""

@@ -2,7 +2,9 @@
 
 The server shares the worker's event loop, so a request reaches components in
 the same group by a direct call.  Several gateway replicas share one port with
-``SO_REUSEPORT``; the kernel spreads connections over them.
+``SO_REUSEPORT``; the kernel spreads connections over them.  Each connection
+runs under :class:`~genweave.gateway.protocol.GuardedHttpToolsProtocol`, which
+bounds what uvicorn leaves unbounded (see :mod:`genweave.gateway.limits`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+
+from genweave.gateway.connections import ConnectionTable
+from genweave.gateway.limits import HttpLimits
+from genweave.gateway.protocol import GuardedHttpToolsProtocol
 
 __all__ = ["HttpServer"]
 
@@ -30,22 +36,36 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 class HttpServer:
-    """Serve an ASGI app on ``host:port`` until ``stop()``.
+    """Serve an ASGI app on ``host:port`` until ``stop()``, under ``limits``.
+
+    An :class:`~genweave.gateway.api.Api`'s app takes the same ``limits``: the
+    server bounds connections and what arrives before a request exists, the
+    app what a request holds once it does.
 
     Example::
 
-        server = HttpServer(app, "127.0.0.1", 8000)
+        server = HttpServer(api.asgi(), "127.0.0.1", 8000, limits=api.limits)
         await server.start()
         ...
         await server.stop()
     """
 
-    def __init__(self, app: Any, host: str, port: int, *, graceful_seconds: int = 5) -> None:
+    def __init__(self, app: Any, host: str, port: int, *, graceful_seconds: int = 5,
+                 limits: HttpLimits | None = None) -> None:
         self.host = host
         self.requested_port = port
+        self.limits = limits or HttpLimits()
+        self.connections = ConnectionTable()
+        """Open connections per peer; each request's scope carries the counts."""
+        protocol = GuardedHttpToolsProtocol.bound(self.limits, self.connections)
+        # proxy_headers off: ForwardedClient (genweave.gateway.admission) names the client
+        # behind the configured proxies only; uvicorn's would believe 127.0.0.1 by default.
+        # No websockets: no route uses them, and an upgraded connection leaves these limits.
         self._config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=False,
                                       timeout_graceful_shutdown=graceful_seconds,
-                                      server_header=False)
+                                      server_header=False, http=protocol, ws="none",
+                                      proxy_headers=False,
+                                      timeout_keep_alive=self.limits.keep_alive_timeout)
         self._server = _EmbeddedServer(self._config)
         self._task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
