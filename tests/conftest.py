@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar, cast
 
 import pytest
@@ -33,6 +34,21 @@ async def running(request: pytest.FixtureRequest) -> AsyncIterator[Deployment]:
     options = {"log": lambda line: None} if placement == "process" else {}
     async with deploy(SAMPLE_APP, topology, placement, **options) as deployment:
         yield deployment
+
+
+def _ray_started() -> bool:
+    ray = sys.modules.get("ray")
+    return ray is not None and bool(ray.is_initialized())
+
+
+@pytest.fixture(autouse=True)
+def _ray_only_where_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that starts Ray unless it is marked ``ray`` (Ray's own unit tests do so)."""
+    before = _ray_started()
+    yield
+    if not before and _ray_started() and request.node.get_closest_marker("ray") is None:
+        pytest.fail("this test started Ray but is not marked @pytest.mark.ray; unit tests run "
+                    "without it (tests/deploy/ray runs the Ray placement)")
 
 
 @pytest.fixture
