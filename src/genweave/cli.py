@@ -27,6 +27,7 @@ from genweave.deploy.kubernetes import (
 )
 from genweave.deploy.kubernetes.dockerfile import DEFAULT_BASE_IMAGE
 from genweave.deploy.local import DEFAULT_GRACE
+from genweave.deploy.ray.service import RayService
 from genweave.deploy.serve import ForegroundService
 from genweave.deploy.worker import DISCOVERIES, WorkerOptions, serve_replica
 from genweave.errors import GenweaveError
@@ -44,9 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genweave", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run an app under the local supervisor")
+    run = commands.add_parser("run", help="run an app under the local supervisor, or on Ray")
     run.add_argument("app", help="MODULE:APP, e.g. examples.hello:app")
     _topology_flags(run)
+    run.add_argument("--on", choices=("local", "ray"), default="local",
+                     help="where the replicas run: processes under the local supervisor, or "
+                     "Ray actors (needs genweave[ray])")
+    run.add_argument("--address", help="with --on ray: the Ray cluster (auto, HOST:6379, "
+                     "ray://HOST:10001; default: the one RAY_ADDRESS names, else a new local one)")
     run.add_argument("--rundir", type=Path, help="where sockets live (default: per app in /tmp)")
     run.add_argument("--call", help="once ready, make this call and print the result: "
                      "'Component.method {\"arg\": value}'")
@@ -202,6 +208,11 @@ def _resolve(args: argparse.Namespace, app: App) -> Topology:
 async def _run(args: argparse.Namespace) -> int:
     app = load_app(args.app)
     topology = _resolve(args, app)
+    if args.on == "ray":
+        return await RayService(app, topology, args.app, address=args.address,
+                                rundir=args.rundir, call=args.call).run()
+    if args.address:
+        raise ValueError("--address names a Ray cluster; add --on ray")
     return await ForegroundService(app, topology, args.app, args.rundir, args.call).run()
 
 

@@ -19,17 +19,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 
 from genweave.application import App
+from genweave.component import spec_of
 from genweave.deploy.autoscale import Autoscaler, calls_in_flight
 from genweave.deploy.base import Deployment
 from genweave.deploy.consistency import state_conflicts
+from genweave.deploy.control import CONTROL_SOCKET, Control, DeploymentInfo
 from genweave.deploy.local import (
     CLIENT,
     DEFAULT_GRACE,
@@ -43,16 +47,18 @@ from genweave.deploy.ray.discovery import RayDiscovery
 from genweave.deploy.ray.options import RESTART_FOREVER, actor_options, check_resources
 from genweave.deploy.ray.registry import Registry
 from genweave.deploy.ray.replica import ReplicaActor, ReplicaSpec
+from genweave.runtime.callee import Callee
 from genweave.runtime.introspect import (
     DeploymentStatus,
     ReplicaMetrics,
     ReplicaStatus,
     collect_metrics,
 )
-from genweave.runtime.membership import replica_addresses
+from genweave.runtime.membership import MembershipView, replica_addresses
 from genweave.runtime.refs import ComponentProxy, remote_proxy
 from genweave.runtime.router import DEFAULT_READY_WAIT, Router
 from genweave.topology import Topology
+from genweave.transport.endpoints import listen
 
 __all__ = ["RayDeployer", "RayReplica"]
 
@@ -80,14 +86,16 @@ class RayDeployer(Deployment):
     ``None`` starts a local one, or uses the one this process is connected to);
     ``resources``: custom Ray resources per group (``{"model": {"gpu_node": 1}}``);
     ``max_restarts``: how often Ray restarts a dead replica (-1: always);
-    ``runtime_env``: Ray's runtime environment for the actors (code, packages).
+    ``runtime_env``: Ray's runtime environment for the actors (code, packages);
+    ``rundir``: where to serve the control socket that ``genweave status``,
+    ``call`` and ``scale`` attach to, as under the local supervisor (none: not served).
     """
 
     def __init__(self, app: App, topology: Topology, *, import_path: str | None = None,
                  address: str | None = None,
                  resources: Mapping[str, Mapping[str, float]] | None = None,
                  max_restarts: int = RESTART_FOREVER,
-                 runtime_env: Mapping[str, Any] | None = None,
+                 runtime_env: Mapping[str, Any] | None = None, rundir: Path | None = None,
                  log: Callable[[str], None] = log_to_stderr,
                  start_timeout: float = DEFAULT_START_TIMEOUT, grace: float = DEFAULT_GRACE,
                  ready_wait: float = DEFAULT_READY_WAIT) -> None:
@@ -106,6 +114,8 @@ class RayDeployer(Deployment):
         self.address = address
         self.max_restarts = max_restarts
         self.runtime_env = runtime_env
+        self.rundir = rundir
+        self._control_server: asyncio.AbstractServer | None = None
         self.log = log
         self.start_timeout = start_timeout
         self.grace = grace
@@ -152,6 +162,12 @@ class RayDeployer(Deployment):
         started = [self._new_replica(g.name) for g in self.topology.groups
                    for _ in range(g.replicas)]
         await self._wait_ready(started)
+        if self.rundir is not None:
+            self.rundir.mkdir(parents=True, exist_ok=True)
+            control = Callee(self.app.name, "supervisor",
+                             {"genweave.Control": (Control(self), spec_of(Control))})
+            self._control_server, _ = await listen(f"unix:{self.rundir / CONTROL_SOCKET}",
+                                                   control)
         self.log(f"[ray] {self.app.name}: {self._summary()} ready on "
                  f"{len({r.node for r in started})} node(s)")
         for group in self.topology.groups:
@@ -170,6 +186,10 @@ class RayDeployer(Deployment):
         for autoscaler in self._autoscalers:
             await autoscaler.close()
         self._autoscalers = []
+        if self._control_server is not None:
+            self._control_server.close()
+            (self.rundir or Path()).joinpath(CONTROL_SOCKET).unlink(missing_ok=True)
+            self._control_server = None
         if self._cluster is not None:
             for wave in caller_waves(self.app, self.topology):
                 await asyncio.gather(*(self._stop_replica(r) for g in wave
@@ -255,6 +275,31 @@ class RayDeployer(Deployment):
     async def calls_in_flight(self, group: str) -> int:
         assert self._router is not None and self._discovery is not None
         return await calls_in_flight(self._router, self._discovery.membership.endpoints(group))
+
+    # -- what Control calls (genweave status, call, scale) -----------------------------
+
+    def info(self) -> DeploymentInfo:
+        return DeploymentInfo(self.app.name, self.import_path, self.topology, os.getpid())
+
+    def replica_ready(self, group: str, replica: int, address: str, pid: int) -> None:
+        """Replicas on Ray tell the registry, not the control socket: nothing to do."""
+
+    def replica_draining(self, group: str, replica: int) -> None:
+        """As ``replica_ready``."""
+
+    async def next_view(self, after: int) -> MembershipView:
+        assert self._discovery is not None, "the deployment is not started"
+        return await self._discovery.membership.next_view(after)
+
+    async def rollout(self, group: str, settings: dict[str, dict[str, Any]] | None = None,
+                      version: str | None = None) -> str:
+        raise DeployError(f"rollout of group '{group}': the Ray placement does not roll out "
+                          "yet; scale the group, or run with placement 'process'")
+
+    def pid(self, group: str, replica: int = 0) -> int | None:
+        """The process id of replica number ``replica`` of ``group``, as it last said."""
+        found = [r for r in self.replicas[group] if r.index == replica]
+        return found[0].pid if found else None
 
     # -- status and client side ---------------------------------------------------------
 
