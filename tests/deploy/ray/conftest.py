@@ -34,6 +34,12 @@ def import_ray() -> Any:
     return ray
 
 
+@pytest.fixture
+def ray_installed() -> Any:
+    """``ray`` (not started), or skip saying why (fail under CI)."""
+    return import_ray()
+
+
 @dataclass(frozen=True)
 class RayNodes:
     """The running cluster and the custom resource that pins a group to each of its nodes."""

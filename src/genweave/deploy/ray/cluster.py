@@ -19,15 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Mapping
 from typing import Any, Final
 
 from genweave.deploy.local import DeployError
 
-__all__ = ["RAY_EXTRA", "ActorHandle", "RayCluster", "import_ray"]
+__all__ = ["RAY_EXTRA", "ActorGone", "ActorHandle", "RayCluster", "check_reachable", "import_ray"]
 
 RAY_EXTRA: Final = "pip install 'genweave[ray]'"
 NAMESPACE: Final = "genweave"
+REACH_TIMEOUT: Final = 5.0
+"""Seconds to wait for a cluster's address to accept a connection before giving up on it."""
+_CLIENT_SCHEME: Final = "ray://"
 """The Ray namespace genweave's named actors live in."""
 
 ActorHandle = Any
@@ -44,6 +48,24 @@ def import_ray() -> Any:
         raise DeployError(f"running on Ray needs Ray, which is not installed here ({exc}); "
                           f"install it with {RAY_EXTRA}") from None
     return ray
+
+
+def check_reachable(address: str, timeout: float = REACH_TIMEOUT) -> None:
+    """Fail fast, naming ``address``, when nothing accepts connections there.
+
+    Ray itself retries an unreachable address for minutes; ``auto`` and
+    ``local`` are Ray's to resolve.
+    """
+    host, _, port = address.removeprefix(_CLIENT_SCHEME).rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise DeployError(f"cannot reach the Ray cluster at {address} ({exc}); start one with "
+                          "'ray start --head', or pass its address (--address HOST:6379, or "
+                          "ray://HOST:10001)") from None
 
 
 class RayCluster:
@@ -65,6 +87,8 @@ class RayCluster:
         ray = import_ray()
         if ray.is_initialized():
             return cls(ray, owned=False)
+        if address is not None:
+            check_reachable(address)
         try:
             ray.init(address=address, namespace=NAMESPACE, runtime_env=dict(runtime_env or {}),
                      log_to_driver=True, configure_logging=False)
