@@ -7,6 +7,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from conftest import eventually
@@ -20,8 +21,8 @@ class Peer:
     """The server's side of ASGI for one request: body parts to hand over, messages sent."""
 
     def __init__(self, content_length: int | None = None) -> None:
-        headers = [] if content_length is None else [(b"content-length",
-                                                      str(content_length).encode())]
+        headers = [(b"transfer-encoding", b"chunked")] if content_length is None else [
+            (b"content-length", str(content_length).encode())]
         self.scope: Scope = {"type": "http", "method": "POST", "path": "/v1/x",
                              "headers": headers, "client": ("203.0.113.9", 5000)}
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
@@ -151,6 +152,19 @@ async def test_a_client_that_leaves_mid_body_gets_nothing_and_the_app_is_not_cal
     peer.leave()
     await layer(below)(peer.scope, peer.receive, peer.send)
     assert peer.sent == [] and below.first is None
+
+
+@pytest.mark.parametrize("headers", [[], [(b"content-length", b"0")]])
+async def test_a_request_without_a_body_goes_straight_through(
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    below, peer = Below(), Peer()
+    peer.scope["headers"] = headers
+    peer.part(b"", more=False)
+    reader = layer(below, max_reading=1)
+    await reader(peer.scope, peer.receive, peer.send)
+    assert peer.status == 200 and below.first is not None and below.first["body"] == b""
+    assert len(reader.reading) == 0
 
 
 async def test_other_scopes_pass_through() -> None:

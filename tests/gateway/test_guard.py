@@ -93,7 +93,9 @@ async def test_a_body_still_arriving_does_not_count_as_a_request_in_flight() -> 
     app = app_of(below)
     reader = app.limited.app.app  # ConnectionBounds -> ForwardedClient -> ReadBody
     assert isinstance(reader, ReadBody)
-    slow = asyncio.create_task(status(app, request("/v1/x"), body=[
+    sending = request("/v1/x")
+    sending["headers"] = [(b"content-length", b"100")]
+    slow = asyncio.create_task(status(app, sending, body=[
         {"type": "http.request", "body": b"{", "more_body": True}]))
     await eventually(lambda: len(reader.reading) == 1, what="the slow body being read")
     assert await status(app, request("/v1/x")) == 200  # the client's one place is free

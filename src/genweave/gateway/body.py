@@ -61,7 +61,10 @@ class ReadBody:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared, chunked = _framing(scope)
+        if declared == 0 or (declared is None and not chunked):  # no body: nothing to wait for
+            await self.app(scope, receive, send)
+            return
         if declared is not None and declared > self.max_body_bytes:
             await error_response(self._too_large())(scope, receive, send)
             return
@@ -119,11 +122,19 @@ class ReadBody:
                              code="request_timeout", retry_after=True)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """The declared ``Content-Length`` (``None`` if none) and whether the body is chunked.
+
+    Neither: the request has no body (RFC 9112, 6.3).  A malformed length never gets
+    this far: the server's parser refuses it with 400.
+    """
+    declared, chunked = None, False
     for name, value in scope["headers"]:
         if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
+            declared = int(value) if value.isdigit() else None
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
