@@ -118,7 +118,7 @@ class Network:
 
     def add_pod(self, label: str, host: str = "") -> Pod:
         """A new pod namespace on the switch, with the next free address."""
-        pod = Pod(f"{self.name}-{label}", str(next(self.hosts)), host)
+        pod = Pod(f"{self.name}-{len(self._made)}-{label}", str(next(self.hosts)), host)
         self._namespace(pod.namespace)
         pod.etc.mkdir(parents=True)
         (pod.etc / "resolv.conf").write_text(
