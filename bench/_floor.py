@@ -6,7 +6,7 @@ tasks per call.  That is as fast as an RPC layer written on asyncio streams can
 go on this machine, so genweave's cost is reported as a ratio to it, measured
 in the same run (machines and neighbours vary too much for absolute goals).
 
-The server runs as ``python bench/_floor.py unix:/path | tcp:127.0.0.1:0``; it
+The server runs as ``python bench/_floor.py unix:/path | tcp:HOST:0``; it
 prints its bound address once listening and exits when its stdin closes, so it
 never outlives the bench that started it, even one that crashed.
 """
@@ -18,7 +18,7 @@ import collections
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -72,10 +72,13 @@ async def _serve(address: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def floor_server(address: str) -> AsyncIterator[str]:
-    """Run the echo server in a child process; yield the address it is bound to."""
+async def floor_server(address: str, prefix: Sequence[str] = ()) -> AsyncIterator[str]:
+    """Run the echo server in a child process; yield the address it is bound to.
+
+    ``prefix`` runs it elsewhere, e.g. ``["ip", "netns", "exec", "NS"]`` on another host.
+    """
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).resolve()), address,
+        *prefix, sys.executable, str(Path(__file__).resolve()), address,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )
     assert process.stdin is not None and process.stdout is not None

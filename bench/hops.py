@@ -7,7 +7,17 @@ Cases, each one at a time and with 64 calls in flight, all on uvloop:
 3. a genweave RPC to a worker process over a Unix socket (``microservices``);
 4. the same over TCP;
 5. the floors: a raw length-prefixed msgpack echo over asyncio streams between
-   two processes, over a Unix socket and over TCP (see ``_floor.py``).
+   two processes, over a Unix socket and over TCP (see ``_floor.py``);
+6. across hosts: a genweave RPC over TCP to a ``genweave worker`` in another
+   network namespace, through a veth pair, against the floor run across the
+   same pair.
+
+For case 6 the bench makes two namespaces joined by a veth pair (10.233.0.1
+and 10.233.0.2, which exist only in there), runs itself again inside the
+first (so every other case runs there too, on that namespace's own loopback)
+and the worker and the floor server in the second; both namespaces are
+removed when it ends.  Without root or iproute2 it runs the other cases where
+it is, and the report says the cross-host rows were skipped and why.
 
 The goals are relative to the floor measured in the same run, because this
 machine is small and shared, and absolute microseconds would mostly measure
@@ -25,10 +35,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import msgspec
@@ -47,7 +61,9 @@ from _floor import FloorClient, floor_server
 from hops_app import Echo, PlainEcho, app
 
 import genweave
-from genweave.topology import preset
+from genweave.deploy.attach import AttachedDeployment
+from genweave.runtime.discovery import StaticDiscovery
+from genweave.topology import Topology, preset
 
 APP_PATH: Final = "hops_app:app"
 """Importable in workers: a script's directory is on ``sys.path``, which the supervisor
@@ -57,6 +73,15 @@ PAYLOAD: Final = "Summarise this paragraph, please"
 IN_FLIGHT: Final = 64
 SEQ: Final = "sequential"
 PAR: Final = f"in_flight_{IN_FLIGHT}"
+
+PEER_ENV: Final = "GENWEAVE_HOPS_PEER"
+"""Set in the bench run inside the first namespace: the second one's name."""
+HERE_ADDRESS: Final = "10.233.0.1"
+PEER_ADDRESS: Final = "10.233.0.2"
+PEER_PORT: Final = 7070
+WORKER_START: Final = 60.0
+
+_NAMES: Final = {"unix": "unix", "tcp": "tcp", "cross_host": "tcp across hosts (veth)"}
 
 MAX_REF_OVERHEAD_US: Final = 2.0
 MAX_P50_RATIO: Final = 1.5
@@ -122,10 +147,22 @@ async def _open_cases(stack: contextlib.AsyncExitStack) -> list[Case]:
     tcp = await stack.enter_async_context(genweave.deploy(APP_PATH, tcp_topology,
                                                           placement="process", log=_quiet))
     floors = {}
-    for transport, address in (("unix", f"unix:{rundir}/floor.sock"), ("tcp", "tcp:127.0.0.1:0")):
-        bound = await stack.enter_async_context(floor_server(address))
+    peer = os.environ.get(PEER_ENV)
+    addresses = [("unix", f"unix:{rundir}/floor.sock", ()), ("tcp", "tcp:127.0.0.1:0", ())]
+    if peer:
+        addresses.append(("cross_host", f"tcp:{PEER_ADDRESS}:0", _inside(peer)))
+    for transport, address, prefix in addresses:
+        bound = await stack.enter_async_context(floor_server(address, prefix))
         floors[transport] = client = await FloorClient.connect(bound)
         stack.push_async_callback(client.close)
+    across = []
+    if peer:
+        remote = await stack.enter_async_context(_across_hosts(peer))
+        across = [
+            _call_case("cross_host", "genweave RPC across hosts", "tcp (veth)", False,
+                       remote.get(Echo).echo),
+            _floor_case("cross_host_floor", "tcp (veth)", floors["cross_host"]),
+        ]
     return [
         _call_case("plain", "plain await", "-", True, PlainEcho().echo),
         _call_case("inprocess_ref", "in-process Ref", "-", True, mono.get(Echo).echo),
@@ -133,7 +170,83 @@ async def _open_cases(stack: contextlib.AsyncExitStack) -> list[Case]:
         _floor_case("unix_floor", "unix", floors["unix"]),
         _call_case("tcp", "genweave RPC", "tcp", False, tcp.get(Echo).echo),
         _floor_case("tcp_floor", "tcp", floors["tcp"]),
+        *across,
     ]
+
+
+def _inside(namespace: str) -> list[str]:
+    return ["ip", "netns", "exec", namespace]
+
+
+def _peer_topology() -> Topology:
+    """``microservices`` over TCP, the echo group at its address on the other host."""
+    topology = preset("microservices", app)
+    groups = tuple(msgspec.structs.replace(g, addresses=(f"tcp:{PEER_ADDRESS}:{PEER_PORT}",))
+                   for g in topology.groups)
+    return msgspec.structs.replace(topology, transport="tcp", groups=groups)
+
+
+@contextlib.asynccontextmanager
+async def _across_hosts(namespace: str) -> AsyncIterator[AttachedDeployment]:
+    """``genweave worker`` for the echo group in ``namespace``, and a client of it here
+    that finds it by its static address."""
+    worker = await asyncio.create_subprocess_exec(
+        *_inside(namespace), sys.executable, "-m", "genweave", "worker", APP_PATH,
+        "--group", "echo", "--topology", "microservices", "--discovery", "static",
+        "--listen", f"tcp:{PEER_ADDRESS}:{PEER_PORT}",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert worker.stdout is not None
+    try:
+        async with asyncio.timeout(WORKER_START):
+            while b" ready at " not in (line := await worker.stdout.readline()):
+                if not line:
+                    raise RuntimeError(f"the cross-host worker exited: {await worker.wait()}")
+        drain = asyncio.create_task(worker.stdout.read())  # its logs, unread
+        topology = _peer_topology()
+        async with AttachedDeployment(app, topology,
+                                      StaticDiscovery(app.name, "client", topology)) as client:
+            yield client
+        drain.cancel()
+    finally:
+        if worker.returncode is None:
+            worker.terminate()
+            await worker.wait()
+
+
+@contextlib.contextmanager
+def _veth_pair() -> Iterator[tuple[str, str]]:
+    """Two namespaces joined by a veth pair, addressed; removed on the way out."""
+    here, there = (f"gw-hops-{os.getpid()}-{side}" for side in ("a", "b"))
+    try:
+        for namespace in (here, there):
+            _ip("netns", "add", namespace)
+            _ip("-n", namespace, "link", "set", "lo", "up")
+        _ip("-n", here, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0",
+            "netns", there)
+        for namespace, address in ((here, HERE_ADDRESS), (there, PEER_ADDRESS)):
+            _ip("-n", namespace, "addr", "add", f"{address}/24", "dev", "eth0")
+            _ip("-n", namespace, "link", "set", "eth0", "up")
+        yield here, there
+    finally:
+        for namespace in (here, there):
+            subprocess.run(["ip", "netns", "del", namespace], capture_output=True, check=False)
+
+
+def _ip(*arguments: str) -> None:
+    done = subprocess.run(["ip", *arguments], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise OSError(f"ip {' '.join(arguments)}: {done.stderr.strip()}")
+
+
+def _cannot_cross_hosts() -> str | None:
+    """Why network namespaces cannot be made here, or None."""
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    if shutil.which("ip") is None:
+        return "iproute2's 'ip' command is not installed"
+    return None
 
 
 async def _warm_up(case: Case, sizes: Sizes) -> None:
@@ -145,7 +258,7 @@ async def _warm_up(case: Case, sizes: Sizes) -> None:
     await case.in_flight(max(sizes.warmup, IN_FLIGHT * 4))
 
 
-async def measure(sizes: Sizes) -> dict[str, Any]:
+async def measure(sizes: Sizes, cross_host_skipped: str | None = None) -> dict[str, Any]:
     """Run every case ``sizes.repeats`` times, interleaved; return the raw report."""
     loop = type(asyncio.get_running_loop())
     async with contextlib.AsyncExitStack() as stack:
@@ -169,7 +282,7 @@ async def measure(sizes: Sizes) -> dict[str, Any]:
             calls={"local": sizes.local_calls, "remote_sequential": sizes.remote_sequential,
                    "remote_in_flight": sizes.remote_in_flight, "warmup": sizes.warmup},
             in_flight=IN_FLIGHT, payload_bytes=len(PAYLOAD.encode()),
-            sizes=sizes.name,
+            sizes=sizes.name, cross_host_skipped=cross_host_skipped,
         ),
         "cases": {
             c.key: {"label": c.label, "transport": c.transport,
@@ -188,15 +301,17 @@ def goals(cases: dict[str, Any]) -> list[dict[str, Any]]:
     overhead = stat("inprocess_ref", SEQ, "mean_us") - stat("plain", SEQ, "mean_us")
     rows = [goal("in-process Ref overhead per call (µs, mean, sequential)", overhead,
                   f"< {MAX_REF_OVERHEAD_US:g}", overhead < MAX_REF_OVERHEAD_US)]
-    for transport in ("unix", "tcp"):
+    transports = [t for t in ("unix", "tcp", "cross_host") if t in cases]
+    for transport in transports:
         floor = f"{transport}_floor"
         ratio = stat(transport, SEQ, "p50_us") / stat(floor, SEQ, "p50_us")
-        rows.append(goal(f"{transport}: sequential p50 / floor p50", ratio,
+        rows.append(goal(f"{_NAMES[transport]}: sequential p50 / floor p50", ratio,
                           f"<= {MAX_P50_RATIO:g}x", ratio <= MAX_P50_RATIO))
-    for transport in ("unix", "tcp"):
+    for transport in transports:
         floor = f"{transport}_floor"
         ratio = stat(transport, PAR, "calls_per_s") / stat(floor, PAR, "calls_per_s")
-        rows.append(goal(f"{transport}: calls/s with {IN_FLIGHT} in flight / floor's", ratio,
+        rows.append(goal(f"{_NAMES[transport]}: calls/s with {IN_FLIGHT} in flight / floor's",
+                         ratio,
                           f">= {MIN_THROUGHPUT_RATIO:g}x", ratio >= MIN_THROUGHPUT_RATIO))
     return rows
 
@@ -209,6 +324,8 @@ def render(report: dict[str, Any]) -> str:
         seq, par = c[SEQ]["median"], c[PAR]["median"]
         rows.append([c["label"], c["transport"], seq["p50_us"], seq["p99_us"],
                      seq["calls_per_s"], par["p50_us"], par["p99_us"], par["calls_per_s"]])
+    skipped = env.get("cross_host_skipped")
+    note = [f"Cross-host rows skipped: {skipped}.", ""] if skipped else []
     headers = ["case", "transport", "p50 µs", "p99 µs", "calls/s",
                f"p50 µs ({IN_FLIGHT})", f"p99 µs ({IN_FLIGHT})", f"calls/s ({IN_FLIGHT})"]
     return "\n".join([
@@ -220,12 +337,30 @@ def render(report: dict[str, Any]) -> str:
         "",
         markdown_table(headers, rows),
         "",
+        *note,
         goals_table(report["goals"]),
     ])
 
 
 def main(argv: list[str] | None = None) -> int:
-    return bench_main("hops", __doc__ or "", full=FULL, quick=QUICK, measure=measure,
+    """Run the bench inside a namespace with a peer across a veth pair where one can be
+    made, else here with the cross-host rows skipped."""
+    skipped = None if os.environ.get(PEER_ENV) else _cannot_cross_hosts()
+    if os.environ.get(PEER_ENV) or skipped:
+        return _run(argv, skipped)
+    try:
+        with _veth_pair() as (here, there):
+            command = [*_inside(here), sys.executable, str(Path(__file__).resolve()),
+                       *(sys.argv[1:] if argv is None else argv)]
+            return subprocess.run(command, env={**os.environ, PEER_ENV: there},
+                                  check=False).returncode
+    except OSError as exc:
+        return _run(argv, f"cannot make network namespaces: {exc}")
+
+
+def _run(argv: list[str] | None, cross_host_skipped: str | None) -> int:
+    return bench_main("hops", __doc__ or "", full=FULL, quick=QUICK,
+                      measure=functools.partial(measure, cross_host_skipped=cross_host_skipped),
                       goals=goals, render=render, argv=argv,
                       quick_help="a few hundred calls per case")
 
