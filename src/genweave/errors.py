@@ -45,6 +45,7 @@ __all__ = [
     "MessageTooLarge",
     "NotFound",
     "Overloaded",
+    "PermissionDenied",
     "ProtocolError",
     "TopologyError",
     "Unavailable",
@@ -128,6 +129,19 @@ class NotFound(CallError, LookupError):
     status = HTTPStatus.NOT_FOUND
 
 
+class PermissionDenied(CallError):
+    """The callee refused the caller: nothing in the app's Ref graph lets it make this call.
+
+    A component may call another only through a Ref it declares, so a replica
+    takes ``Component.method`` only from groups hosting a component with a Ref
+    to ``Component`` (and from the deployer's control identity).  The caller's
+    identity is proven by the transport: a certificate over TCP, the peer's
+    credentials over a Unix socket.
+    """
+
+    status = HTTPStatus.FORBIDDEN
+
+
 class InterfaceMismatch(CallError):
     """Caller and callee run versions whose interfaces are incompatible."""
 
@@ -200,6 +214,7 @@ CALL_ERRORS: dict[str, type[CallError]] = {
         InvalidArgument,
         MessageTooLarge,
         NotFound,
+        PermissionDenied,
         InterfaceMismatch,
         Unavailable,
         ConnectionLost,

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.process
 def test_the_default_rundir_is_per_app_and_can_be_moved(monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path: Path) -> None:
     monkeypatch.delenv("GENWEAVE_RUNDIR", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     assert default_rundir("hello").parent.name.startswith("genweave-")
     assert default_rundir("hello").name == "hello"
     monkeypatch.setenv("GENWEAVE_RUNDIR", str(tmp_path))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final, cast
@@ -27,6 +26,7 @@ from genweave.application import App, load_app
 from genweave.component import spec_of
 from genweave.deploy.base import Deployment
 from genweave.deploy.control import CONTROL_SOCKET, Control
+from genweave.deploy.rundir import check_rundir, default_rundir
 from genweave.errors import Unavailable
 from genweave.runtime.discovery import DiscoveredRuntime, Discovery
 from genweave.runtime.introspect import (
@@ -51,11 +51,6 @@ __all__ = [
 CONTROL_GROUP: Final = "control"
 
 logger = logging.getLogger("genweave.attach")
-
-
-def default_rundir(app_name: str) -> Path:
-    """Where ``genweave run`` keeps an app's sockets, so other commands can find it."""
-    return Path(os.environ.get("GENWEAVE_RUNDIR", f"/tmp/genweave-{os.getuid()}")) / app_name
 
 
 class ControlLink(Discovery):
@@ -169,6 +164,7 @@ async def attach(rundir: str | Path) -> AttachedDeployment:
     if not socket.exists():
         raise Unavailable(f"no running deployment at {rundir} (no {CONTROL_SOCKET}); "
                           "start one with 'genweave run'")
+    check_rundir(Path(rundir))  # a socket another user placed would see every call
     # The app name is only known after describe(); the handshake checks it, so ask first
     # with a link that accepts any app, then build the real one.
     probe = ControlLink("", f"unix:{socket}", "client")

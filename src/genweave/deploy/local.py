@@ -40,6 +40,7 @@ from genweave.deploy.autoscale import Autoscaler, calls_in_flight
 from genweave.deploy.base import Deployment
 from genweave.deploy.control import CONTROL_SOCKET, Control, DeploymentInfo
 from genweave.deploy.ordering import caller_waves
+from genweave.deploy.rundir import private_rundir
 from genweave.deploy.supervisor import Replica, Supervisor, wait_started
 from genweave.errors import GenweaveError, TopologyError
 from genweave.runtime.callee import Callee
@@ -125,7 +126,7 @@ class LocalDeployer(Deployment):
     # -- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
-        self.rundir.mkdir(parents=True, exist_ok=True)
+        private_rundir(self.rundir)
         control = Callee(self.app.name, "supervisor",
                          {"genweave.Control": (Control(self), spec_of(Control))})
         self._control_server, _ = await listen(f"unix:{self.control_address_path}", control)

@@ -47,6 +47,7 @@ from genweave.deploy.local import DEFAULT_GRACE, DeployError
 from genweave.deploy.probes import ProbeServer
 from genweave.observe.metrics import REGISTRY, ReplicaMetrics
 from genweave.observe.prometheus import ReplicaRow, call_families, exposition, replica_families
+from genweave.runtime.authorization import granted_calls
 from genweave.runtime.callee import Callee
 from genweave.runtime.discovery import (
     DEFAULT_PEER_PORT,
@@ -181,6 +182,7 @@ class Worker:
                               self._runtime(router), options.variant)
         await host.start()
         dispatcher = host.dispatcher(self.where, self.group.max_in_flight)
+        dispatcher.enforce(granted_calls(self.app, self.topology))
         server, address = await listen(options.listen, dispatcher)
         self.address = address if self._bound_is_advertised else self.advertise
         await discovery.joined(self.group.name, self.replica, self.address, os.getpid())

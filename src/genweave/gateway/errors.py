@@ -23,6 +23,7 @@ from genweave.errors import (
     MessageTooLarge,
     NotFound,
     Overloaded,
+    PermissionDenied,
     Unavailable,
 )
 
@@ -38,6 +39,7 @@ _MISSING_FIELD: Final = re.compile(r"^Object missing required field `([^`]+)`$")
 _TYPES: Final = {
     HTTPStatus.BAD_REQUEST: "invalid_request_error",
     HTTPStatus.UNAUTHORIZED: "authentication_error",
+    HTTPStatus.FORBIDDEN: "permission_error",
     HTTPStatus.NOT_FOUND: "not_found_error",
     HTTPStatus.METHOD_NOT_ALLOWED: "invalid_request_error",
     HTTPStatus.REQUEST_TIMEOUT: "timeout_error",
@@ -135,6 +137,9 @@ def from_call_error(error: CallError) -> APIError:
         return APIError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, error.message, code="too_large")
     if isinstance(error, NotFound):
         return APIError(HTTPStatus.NOT_FOUND, error.message, code="not_found")
+    if isinstance(error, PermissionDenied):
+        return APIError(HTTPStatus.FORBIDDEN, f"{component} refused the call: {error.message}",
+                        code="permission_denied")
     if isinstance(error, ComponentError) and error.remote_type in _MISSING:
         return APIError(HTTPStatus.NOT_FOUND, error.message, code="not_found")
     if isinstance(error, ComponentError) and error.remote_type in _CLIENT_ERRORS:

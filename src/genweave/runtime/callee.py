@@ -5,6 +5,11 @@ The transport hands every decoded request here.  A request that is admitted
 with it installed: the calling component and its metadata, its deadline (so
 nested calls inherit it) and its trace parent.  Each call is counted in its
 method's metrics, the same ones a direct call through a Ref counts in a monolith.
+
+A callee told the app's grants (``enforce``) takes ``Component.method`` only
+from callers the Ref graph allows (``genweave.runtime.authorization``): one set
+lookup per call.  Every callee refuses a Unix-socket peer that runs as another
+user, and a certificate that contradicts the caller's handshake.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -21,17 +27,22 @@ import msgspec
 from genweave import context
 from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES, describe_validation_error
 from genweave.component import ComponentSpec, MethodSpec
-from genweave.errors import CallError, InvalidArgument, NotFound
+from genweave.errors import CallError, InvalidArgument, NotFound, PermissionDenied
 from genweave.observe.metrics import REGISTRY, MethodStats
 from genweave.observe.tracecontext import current_traceparent, is_traceparent
 from genweave.runtime.admission import DRAIN_QUIET, UNLIMITED, Admission
+from genweave.runtime.authorization import Grant, callee_grants, proven_identity
 from genweave.transport.compat import interface_info
-from genweave.transport.messages import PROTOCOL_VERSION, Request, Welcome
+from genweave.transport.logs import RateLimitedLog
+from genweave.transport.messages import PROTOCOL_VERSION, Hello, Request, Welcome
+from genweave.transport.peer import Peer
 from genweave.transport.server import RequestDispatcher, ServerConnection
 
 __all__ = ["Callee"]
 
 logger = logging.getLogger("genweave.callee")
+refusals = RateLimitedLog(logger)
+"""Refused connections and calls, each with the caller's identity, at a bounded rate."""
 
 _Handler = tuple[Callable[..., Any], MethodSpec, MethodStats]
 _values = msgspec.structs.astuple
@@ -60,6 +71,13 @@ class Callee(RequestDispatcher):
             name: interface_info(spec) for name, (_, spec) in components.items()
         }), max_message_bytes)
         self.admission = Admission(where, max_in_flight)
+        self.app = app
+        self.owner_uid = os.getuid()
+        """The only user whose processes may connect over a Unix socket."""
+        self.grants: frozenset[Grant] | None = None
+        """(caller identity, component) pairs taken; ``None``: every admitted caller's calls."""
+        self.denied = 0
+        """Connections and calls refused by authorization."""
         self._handlers: dict[tuple[str, str], _Handler] = {
             (name, m.name): (getattr(instance, m.name), m, REGISTRY.method(name, m.name))
             for name, (instance, spec) in components.items()
@@ -75,8 +93,25 @@ class Callee(RequestDispatcher):
         """Stop taking calls and wait for those in flight (see ``Admission.drain``)."""
         return await self.admission.drain(grace, quiet)
 
+    def enforce(self, grants: frozenset[Grant]) -> None:
+        """Take calls only as ``grants`` (``authorization.granted_calls``) allow them."""
+        self.grants = callee_grants(grants, tuple(self.welcome.interfaces))
+
+    def admit(self, hello: Hello, peer: Peer) -> str:
+        try:
+            return proven_identity(self.app, hello.caller, peer, self.owner_uid)
+        except PermissionDenied as refusal:
+            self.denied += 1
+            refusals.warning("%s refused a connection from %s ('%s'): %s", self.where,
+                             peer.address, hello.caller, refusal.message)
+            raise
+
     def dispatch(self, request: Request,
                  connection: ServerConnection) -> asyncio.Task[None] | None:
+        grants = self.grants
+        if grants is not None and (connection.identity, request.component) not in grants:
+            connection.fail(request, self._denied(request, connection))
+            return None
         admission = self.admission
         refusal = admission.refusal(request.component, request.method)
         if refusal is not None:
@@ -91,6 +126,24 @@ class Callee(RequestDispatcher):
             self._serve(request, handler, connection, ticket))
         task.add_done_callback(ticket, context=_BARE)
         return task
+
+    def _denied(self, request: Request, connection: ServerConnection) -> PermissionDenied:
+        self.denied += 1
+        handler = self._handlers.get((request.component, request.method))
+        if handler is not None:
+            handler[2].record(0.0, False)
+        who = connection.identity
+        refusals.warning("%s refused %s.%s to %s ('%s' from %s)", self.where, request.component,
+                         request.method, who, request.caller, connection.peer.address)
+        if who is None:
+            return PermissionDenied("the caller sent a call before its handshake (Hello)",
+                                    component=request.component, method=request.method,
+                                    where=self.where)
+        return PermissionDenied(
+            f"caller '{who}' may not call it: no component of its group declares a Ref to "
+            f"'{request.component}' (the app's Ref graph grants each group only the calls "
+            "its components declare)", component=request.component, method=request.method,
+            where=self.where)
 
     def _not_found(self, request: Request) -> NotFound:
         known = request.component in self.welcome.interfaces

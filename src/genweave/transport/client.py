@@ -19,6 +19,7 @@ from genweave.errors import (
     InterfaceMismatch,
     InvalidArgument,
     MessageTooLarge,
+    PermissionDenied,
     ProtocolError,
     Unavailable,
     component_error,
@@ -40,6 +41,7 @@ from genweave.transport.messages import (
     Request,
     Welcome,
 )
+from genweave.transport.tls import identity_uri
 
 __all__ = ["ClientConnection", "failure_to_error"]
 
@@ -107,9 +109,29 @@ class ClientConnection(FramedProtocol):
                 f"peer at {welcome.where} speaks protocol {welcome.protocol} for app "
                 f"'{welcome.app}', expected protocol {PROTOCOL_VERSION} for '{self.app}'"
             )
+        self._check_certificate(welcome)
         return welcome
 
+    def _check_certificate(self, welcome: Welcome) -> None:
+        """Over TLS, the callee's certificate must name the group its handshake names."""
+        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
+        if ssl_object is None:
+            return
+        group = welcome.where.partition("/")[0]
+        expected = identity_uri(self.app, group)
+        names = [v for kind, v in (ssl_object.getpeercert() or {}).get("subjectAltName", ())
+                 if kind == "URI"]
+        if expected not in names:
+            self.close()
+            raise PermissionDenied(f"the callee says it is '{welcome.where}' but its certificate "
+                                   f"names {', '.join(names) or 'no identity'}, not {expected}",
+                                   where=welcome.where)
+
     def message_received(self, message: Message) -> None:
+        if type(message) is Failure and message.id == 0:  # the callee refused this connection
+            if not self._welcome.done():
+                self._welcome.set_exception(failure_to_error(message))
+            return
         if isinstance(message, (Reply, Failure)):
             entry = self._pending.get(message.id)
             if entry is not None and not entry[0].done():

@@ -1,7 +1,8 @@
 """Addresses, listening and connecting for every transport.
 
 An address is a string: ``unix:/run/x.sock``, ``tcp:127.0.0.1:7000`` or
-``memory:NAME`` (in-process, for the ``codec`` placement).
+``memory:NAME`` (in-process, for the ``codec`` placement).  TCP connections
+of an app this process holds a certificate for (``tls.use_tls``) are mutual TLS.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from genweave.errors import Unavailable
 from genweave.transport.client import ClientConnection
 from genweave.transport.memory import connect_pair
 from genweave.transport.server import RequestDispatcher, ServerConnection
+from genweave.transport.tls import tls_contexts
 
 __all__ = ["connect", "listen", "memory_servers"]
 
@@ -43,7 +45,9 @@ async def listen(address: str,
         return server, address
     if scheme == "tcp":
         host, _, port = rest.rpartition(":")
-        server = await loop.create_server(factory, host, int(port))
+        contexts = tls_contexts(dispatcher.welcome.app)
+        server = await loop.create_server(factory, host, int(port),
+                                          ssl=contexts[0] if contexts else None)
         bound_port = server.sockets[0].getsockname()[1]
         return server, f"tcp:{host}:{bound_port}"
     raise ValueError(f"unknown address scheme in {address!r}")
@@ -66,7 +70,10 @@ async def connect(address: str, factory: Callable[[], ClientConnection],
                 _, protocol = await loop.create_unix_connection(factory, rest)
             elif scheme == "tcp":
                 host, _, port = rest.rpartition(":")
-                _, protocol = await loop.create_connection(factory, host, int(port))
+                protocol = factory()
+                contexts = tls_contexts(protocol.app)
+                await loop.create_connection(lambda: protocol, host, int(port),
+                                             ssl=contexts[1] if contexts else None)
             else:
                 raise ValueError(f"unknown address scheme in {address!r}")
             await protocol.handshake()

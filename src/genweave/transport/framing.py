@@ -16,11 +16,14 @@ import msgspec
 
 from genweave.codec import DEFAULT_MAX_MESSAGE_BYTES, encoder
 from genweave.errors import ProtocolError
+from genweave.transport.logs import RateLimitedLog
 from genweave.transport.messages import HEADER, Message, message_decoder
 
 __all__ = ["FramedProtocol"]
 
 logger = logging.getLogger("genweave.transport")
+bad_connections = RateLimitedLog(logger)
+"""Every connection closed for a malformed frame logs here: a flood logs a few lines."""
 
 
 class FramedProtocol(asyncio.Protocol, abc.ABC):
@@ -105,7 +108,8 @@ class FramedProtocol(asyncio.Protocol, abc.ABC):
                 self.message_received(message_decoder.decode(bytes(view[pos + HEADER : end])))
                 pos = end
         except (ProtocolError, msgspec.DecodeError) as exc:
-            logger.warning("closing connection: %s", exc)
+            peer = self.transport.get_extra_info("peername") if self.transport else None
+            bad_connections.warning("closing connection from %s: %s", peer or "unix", exc)
             self._buffer.clear()
             if self.transport is not None:
                 self.transport.close()
@@ -122,3 +126,7 @@ class FramedProtocol(asyncio.Protocol, abc.ABC):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+    def close_after_flush(self) -> None:
+        """Close once the frames queued in this loop turn are written."""
+        self._loop.call_soon(self.close)

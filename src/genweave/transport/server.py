@@ -4,6 +4,12 @@ The transport only moves messages.  Each decoded ``Request`` goes to the
 ``RequestDispatcher`` the runtime supplies, which decides whether to take the call and
 runs it (with its context, deadline, trace and metrics); the dispatcher answers
 through the connection's ``reply``, ``stream`` and ``fail``.
+
+Before any call, the caller's ``Hello`` and what the transport proved about the
+peer (``Peer``: its uid over a Unix socket, its certificate over TLS) go to the
+dispatcher's ``admit``, which returns the identity the connection's calls are
+checked against, or refuses the connection with a ``CallError`` the caller
+receives as a ``Failure`` with id 0 before the connection closes.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from genweave.transport.messages import (
     Request,
     Welcome,
 )
+from genweave.transport.peer import Peer, peer_of
 
 __all__ = ["RequestDispatcher", "ServerConnection"]
 
@@ -55,6 +62,11 @@ class RequestDispatcher:
         self.where = welcome.where
         self.max_message_bytes = max_message_bytes
 
+    def admit(self, hello: Hello, peer: Peer) -> str:
+        """The identity of a caller that said ``hello`` from ``peer``; raise a ``CallError``
+        to refuse it.  This one trusts everyone and names no one."""
+        return ""
+
     def dispatch(self, request: Request,
                  connection: ServerConnection) -> asyncio.Task[Any] | None:
         """Take ``request``: answer it now and return ``None``, or return the task answering it."""
@@ -69,6 +81,13 @@ class ServerConnection(FramedProtocol):
         self.dispatcher = dispatcher
         self._tasks: dict[int, asyncio.Task[Any]] = {}
         self._credits: dict[int, _Credit] = {}
+        self.peer = Peer("?")
+        self.identity: str | None = None
+        """Who the dispatcher admitted this caller as; ``None`` until its ``Hello``."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.peer = peer_of(transport)
 
     def message_received(self, message: Message) -> None:
         if type(message) is Request:
@@ -85,7 +104,17 @@ class ServerConnection(FramedProtocol):
             if credit is not None:
                 credit.grant(message.n)
         elif type(message) is Hello:
-            self.send(self.dispatcher.welcome)
+            self._admit(message)
+
+    def _admit(self, hello: Hello) -> None:
+        try:
+            self.identity = self.dispatcher.admit(hello, self.peer)
+        except CallError as refusal:
+            self.send(Failure(0, error_kind(refusal), refusal.message, refusal.component,
+                              refusal.method, self.dispatcher.where))
+            self.close_after_flush()
+            return
+        self.send(self.dispatcher.welcome)
 
     def _forget(self, call_id: int, _: object) -> None:
         self._tasks.pop(call_id, None)

@@ -1,0 +1,102 @@
+"""Mutual TLS for TCP connections: contexts from an app's CA, and who a certificate names.
+
+Every replica and the deployer hold a certificate issued by the app's CA
+(``genweave certs``) whose subject alternative name is a URI naming the app
+and the identity: ``spiffe://genweave/APP/GROUP``.  Both sides require TLS 1.3
+and a certificate from that CA: a server refuses a client without one, and a
+client refuses a server without one.  Host names are not checked (replicas
+move between addresses); the URI is, by the layer above, which knows whom it
+meant to reach.
+
+A process registers its certificate per app with ``use_tls``; from then on
+``listen`` and ``connect`` wrap every TCP connection of that app in TLS.
+
+Example::
+
+    use_tls("hello", TlsFiles.in_directory(Path("certs"), "frontend"))
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+__all__ = [
+    "TlsFiles",
+    "client_context",
+    "identity_uri",
+    "server_context",
+    "tls_contexts",
+    "use_tls",
+]
+
+URI_PREFIX: Final = "spiffe://genweave/"
+
+
+class TlsFiles(msgspec.Struct, frozen=True):
+    """The PEM files of one identity: the app's CA certificate, its own certificate and key."""
+
+    ca: str
+    certificate: str
+    key: str
+
+    @classmethod
+    def in_directory(cls, directory: Path, identity: str) -> TlsFiles:
+        """The files ``genweave certs`` writes for ``identity`` in ``directory``."""
+        return cls(str(directory / "ca.pem"), str(directory / f"{identity}.pem"),
+                   str(directory / f"{identity}-key.pem"))
+
+
+def identity_uri(app: str, identity: str) -> str:
+    """The URI a certificate carries for ``identity`` (a group or the control identity).
+
+    Example::
+
+        identity_uri("hello", "frontend")   # "spiffe://genweave/hello/frontend"
+    """
+    return f"{URI_PREFIX}{app}/{identity}"
+
+
+def server_context(files: TlsFiles) -> ssl.SSLContext:
+    """TLS 1.3, this identity's certificate, and a client certificate from the CA required."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    _common(context, files)
+    return context
+
+
+def client_context(files: TlsFiles) -> ssl.SSLContext:
+    """TLS 1.3, this identity's certificate, and a server certificate from the CA required."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False  # the identity is the SAN URI, checked after the handshake
+    _common(context, files)
+    return context
+
+
+def _common(context: ssl.SSLContext, files: TlsFiles) -> None:
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cafile=files.ca)
+    context.load_cert_chain(files.certificate, files.key)
+
+
+_contexts: dict[str, tuple[ssl.SSLContext, ssl.SSLContext]] = {}
+
+
+def use_tls(app: str, files: TlsFiles | None) -> None:
+    """Wrap this process's TCP connections of ``app`` in mutual TLS (``None``: stop).
+
+    Called again with new files (a rotation), new connections use them; open
+    connections keep theirs until they close.
+    """
+    if files is None:
+        _contexts.pop(app, None)
+    else:
+        _contexts[app] = (server_context(files), client_context(files))
+
+
+def tls_contexts(app: str) -> tuple[ssl.SSLContext, ssl.SSLContext] | None:
+    """The (server, client) contexts registered for ``app``, if any."""
+    return _contexts.get(app)
