@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ssl
 from collections.abc import AsyncGenerator
 from typing import Any, Final
 
@@ -78,11 +79,14 @@ class ClientConnection(FramedProtocol):
     """
 
     def __init__(
-        self, app: str, caller: str, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+        self, app: str, caller: str, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(max_message_bytes)
         self.app = app
         self.caller = caller
+        self.tls = tls
+        """The TLS context of this connection over TCP; ``None``: the one ``use_tls`` set."""
         self.where = "?"
         self.interfaces: dict[str, InterfaceInfo] = {}
         self._next_id = 1
@@ -151,7 +155,9 @@ class ClientConnection(FramedProtocol):
         super().connection_lost(exc)
         if not self._welcome.done():
             self._welcome.set_exception(
-                Unavailable(f"connection closed during handshake ({exc or 'EOF'})")
+                Unavailable(f"connection closed during handshake ({exc or 'EOF'}): the callee "
+                            "went away or refused this caller (with mutual TLS, a caller needs "
+                            "a certificate from the app's CA)")
             )
         for future, spec in self._pending.values():
             if not future.done():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from collections.abc import Callable
 
 from genweave.errors import Unavailable
@@ -23,11 +24,12 @@ memory_servers: dict[str, RequestDispatcher] = {}
 """``memory:NAME`` addresses of this process."""
 
 
-async def listen(address: str,
-                 dispatcher: RequestDispatcher) -> tuple[asyncio.AbstractServer | None, str]:
+async def listen(address: str, dispatcher: RequestDispatcher,
+                 tls: ssl.SSLContext | None = None) -> tuple[asyncio.AbstractServer | None, str]:
     """Serve ``dispatcher`` at ``address``; return the server and the bound address.
 
-    ``tcp:HOST:0`` binds a free port; the returned address names it.
+    ``tcp:HOST:0`` binds a free port; the returned address names it.  TCP is
+    TLS with ``tls``, or with the context ``use_tls`` registered for the app.
     """
     scheme, _, rest = address.partition(":")
     loop = asyncio.get_running_loop()
@@ -47,7 +49,7 @@ async def listen(address: str,
         host, _, port = rest.rpartition(":")
         contexts = tls_contexts(dispatcher.welcome.app)
         server = await loop.create_server(factory, host, int(port),
-                                          ssl=contexts[0] if contexts else None)
+                                          ssl=tls or (contexts[0] if contexts else None))
         bound_port = server.sockets[0].getsockname()[1]
         return server, f"tcp:{host}:{bound_port}"
     raise ValueError(f"unknown address scheme in {address!r}")
@@ -72,8 +74,8 @@ async def connect(address: str, factory: Callable[[], ClientConnection],
                 host, _, port = rest.rpartition(":")
                 protocol = factory()
                 contexts = tls_contexts(protocol.app)
-                await loop.create_connection(lambda: protocol, host, int(port),
-                                             ssl=contexts[1] if contexts else None)
+                tls = protocol.tls or (contexts[1] if contexts else None)
+                await loop.create_connection(lambda: protocol, host, int(port), ssl=tls)
             else:
                 raise ValueError(f"unknown address scheme in {address!r}")
             await protocol.handshake()
