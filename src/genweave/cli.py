@@ -17,6 +17,7 @@ import msgspec
 from genweave._aio import loop_factory
 from genweave.application import App, load_app
 from genweave.deploy.attach import attach, default_rundir
+from genweave.deploy.certs import CA_DAYS, LEAF_DAYS, create_ca, issue
 from genweave.deploy.invoke import invoke
 from genweave.deploy.kubernetes import (
     ExportOptions,
@@ -31,6 +32,7 @@ from genweave.deploy.ray.service import RayService
 from genweave.deploy.serve import ForegroundService
 from genweave.deploy.worker import DISCOVERIES, WorkerOptions, serve_replica
 from genweave.errors import GenweaveError
+from genweave.runtime.authorization import CONTROL
 from genweave.runtime.discovery import DEFAULT_PEER_PORT
 from genweave.status import render_status
 from genweave.terminal_chat import chat
@@ -131,6 +133,24 @@ def _parser() -> argparse.ArgumentParser:
                        help="the project directory the image is built from")
     build.add_argument("--base-image", default=DEFAULT_BASE_IMAGE)
 
+    certs = commands.add_parser("certs", help="create an app's CA and its groups' certificates "
+                                "for mutual TLS between replicas")
+    certs_commands = certs.add_subparsers(dest="certs_command", required=True)
+    init = certs_commands.add_parser("init", help="create the app's certificate authority")
+    issue = certs_commands.add_parser("issue", help="issue a group's certificate from the CA")
+    for command in (init, issue):
+        command.add_argument("app", help="MODULE:APP, or the app's name")
+        command.add_argument("--dir", type=Path, default=Path("certs"),
+                             help="where the CA and certificates are (default: ./certs)")
+    init.add_argument("--days", type=float, default=CA_DAYS, help="how long the CA is valid")
+    issue.add_argument("group", nargs="?", help="the group the certificate names")
+    issue.add_argument("--control", action="store_true", help="issue the deployer's control "
+                       "identity instead (the supervisor, genweave call, status, scale)")
+    issue.add_argument("--days", type=float, default=LEAF_DAYS,
+                       help="how long the certificate is valid")
+    issue.add_argument("--host", action="append", default=[], help="a DNS name or IP address "
+                       "to add beside the identity (repeatable)")
+
     worker = commands.add_parser("worker", help="run one replica of one group (what the local "
                                  "supervisor, Kubernetes and a VM's service manager start)")
     worker.add_argument("app", help="MODULE:APP")
@@ -185,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _kube(args)
             if args.command == "worker":
                 return runner.run(_worker(args))
+            if args.command == "certs":
+                return _certs(args)
             return _topology(args)
     except (GenweaveError, ValueError, ConnectionError) as exc:
         print(f"genweave: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -196,6 +218,20 @@ async def _worker(args: argparse.Namespace) -> int:
         app=args.app, group=args.group, listen=args.listen, discovery=args.discovery,
         topology=args.topology, advertise=args.advertise, probe_port=args.probe_port,
         grace=args.grace, variant=args.variant, peer_port=args.peer_port))
+
+
+def _certs(args: argparse.Namespace) -> int:
+    name = load_app(args.app).name if ":" in args.app else args.app
+    if args.certs_command == "init":
+        path = create_ca(name, args.dir, args.days)
+        print(f"wrote {path} and its key; issue each group's certificate with: "
+              f"genweave certs issue {args.app} GROUP --dir {args.dir}")
+        return 0
+    if args.control == (args.group is not None):
+        raise ValueError("genweave certs issue: name a GROUP, or --control (not both)")
+    files = issue(name, CONTROL if args.control else args.group, args.dir, args.days, args.host)
+    print(f"wrote {files.certificate} and {files.key}")
+    return 0
 
 
 def _resolve(args: argparse.Namespace, app: App) -> Topology:
