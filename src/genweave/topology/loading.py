@@ -96,6 +96,8 @@ class _GroupTable(msgspec.Struct, forbid_unknown_fields=True):
     extras: list[_Extra] = []
     addresses: list[str] = []
     """Where the replicas serve calls, for static discovery: ``["tcp:10.0.0.2:7070"]``."""
+    ray_resources: dict[str, float] = {}
+    """Custom Ray resources per replica, on the Ray placement: ``{gpu_node = 1}``."""
 
     def group(self, name: str, components: tuple[str, ...], source: str) -> Group:
         tables = {n: convert(v, _VariantTable, f"{source}, [groups.{name}.variants.{n}] ")
@@ -109,7 +111,7 @@ class _GroupTable(msgspec.Struct, forbid_unknown_fields=True):
         return Group(name, components, self.replicas, self.version, self.max_in_flight,
                      self.autoscale, variants, Resources(self.cpus, self.memory, gpus),
                      None if self.expose is None else tuple(self.expose), tuple(self.extras),
-                     tuple(self.addresses))
+                     tuple(self.addresses), dict(self.ray_resources))
 
 
 class _TopologyFile(msgspec.Struct, forbid_unknown_fields=True):

@@ -96,6 +96,8 @@ class Group(msgspec.Struct, frozen=True):
     the app's package that its components need (``models`` for torch).
     ``addresses`` lists where its replicas serve calls, for static discovery
     (``genweave worker --discovery static``), e.g. ``("tcp:10.0.0.2:7070",)``.
+    ``ray_resources`` are custom Ray resources each replica needs on the Ray
+    placement (``{"gpu_node": 1}``: only nodes that declare one), ignored elsewhere.
     """
 
     name: str
@@ -109,6 +111,7 @@ class Group(msgspec.Struct, frozen=True):
     expose: tuple[int, ...] | None = None
     extras: tuple[str, ...] = ()
     addresses: tuple[str, ...] = ()
+    ray_resources: dict[str, float] = {}
 
     @property
     def primary_weight(self) -> float:

@@ -67,6 +67,8 @@ def _group_table(group: Group) -> dict[str, Any]:
         table["extras"] = list(group.extras)
     if group.addresses:
         table["addresses"] = list(group.addresses)
+    if group.ray_resources:
+        table["ray_resources"] = dict(group.ray_resources)
     if group.variants:
         table["variants"] = {v.name: _variant_table(v) for v in group.variants}
     return table

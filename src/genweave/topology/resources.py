@@ -23,7 +23,7 @@ from typing import Final
 
 import msgspec
 
-__all__ = ["Resources", "memory_bytes", "whole_gpus"]
+__all__ = ["RAY_RESERVED", "Resources", "memory_bytes", "ray_resource_problem", "whole_gpus"]
 
 _QUANTITY: Final = re.compile(
     r"^(?P<number>\d+(?:\.\d*)?|\.\d+)(?:(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)"
@@ -113,3 +113,23 @@ def whole_gpus(count: float) -> int:
     if count < 0:
         raise ValueError(f"{count:g} is negative; use 0 or more GPUs")
     return int(count)
+
+
+RAY_RESERVED: Final = frozenset({"CPU", "GPU", "memory", "object_store_memory"})
+"""Ray's own resource names: a group declares them as ``cpus``, ``gpus`` and ``memory``."""
+
+
+def ray_resource_problem(name: str, amount: object) -> str | None:
+    """What is wrong with a custom Ray resource ``name = amount``, or ``None``.
+
+    Example::
+
+        ray_resource_problem("gpu_node", 1)   # None
+        ray_resource_problem("CPU", 1)        # "'CPU' is Ray's own; declare cpus, ..."
+    """
+    if name in RAY_RESERVED:
+        return f"'{name}' is Ray's own; declare cpus, gpus and memory on the group instead"
+    if isinstance(amount, bool) or not isinstance(amount, int | float) or not (
+            math.isfinite(amount) and amount > 0):
+        return f"{name} = {amount!r}; expected a positive number, e.g. 1"
+    return None

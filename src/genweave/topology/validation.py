@@ -18,7 +18,7 @@ from genweave.errors import TopologyError
 from genweave.resilience import RefPolicy
 from genweave.topology._errors import convert, did_you_mean
 from genweave.topology.model import PRIMARY_VARIANT, Group, Topology
-from genweave.topology.resources import memory_bytes, whole_gpus
+from genweave.topology.resources import memory_bytes, ray_resource_problem, whole_gpus
 
 __all__ = ["validate"]
 
@@ -126,6 +126,10 @@ def _validate_addresses(group: Group, where: str) -> None:
 def _validate_group_options(group: Group, app: App, where: str) -> None:
     _validate_resources(group, where)
     _validate_addresses(group, where)
+    for name, amount in group.ray_resources.items():
+        problem = ray_resource_problem(name, amount)
+        if problem is not None:
+            raise TopologyError(f"{where} ray_resources: {problem}")
     scale = group.autoscale
     if scale is not None and not scale.min <= scale.max:
         raise TopologyError(f"{where} autoscale: min ({scale.min}) is above max ({scale.max})")

@@ -9,15 +9,18 @@ import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 import pytest_asyncio
 from sample_app import Model
 
 from conftest import Load, eventually
 from genweave import deploy, deployment
+from genweave.application import load_app
 from genweave.deploy import DeployError
 from genweave.deploy.ray import RayDeployer
 from genweave.errors import TopologyError, Unavailable
+from genweave.topology import Autoscale, preset
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -90,6 +93,32 @@ async def test_a_replica_that_cannot_be_placed_fails_the_start_naming_it(
                          log=lambda line: None)
     with pytest.raises(DeployError, match="main/0"):
         await nowhere.start()
+
+
+async def test_the_autoscaler_asks_ray_for_actors_under_load_then_gives_them_back(
+    ray_cluster: Any,
+) -> None:
+    app = load_app("sample_app:app")
+    base = preset("microservices", app)
+    autoscale = Autoscale(max=2, target_in_flight=2, up_delay=0.2, down_delay=0.5,
+                          interval=0.1)
+    topology = msgspec.structs.replace(base, groups=tuple(
+        msgspec.structs.replace(g, autoscale=autoscale) if g.name == "model" else g
+        for g in base.groups))
+    async with deploy(app, topology, "ray", log=lambda line: None) as running:
+        assert isinstance(running, RayDeployer)
+        model = running.get(Model)
+        load = Load(lambda: model.sleep_pid(0.05), callers=8)
+        try:
+            await eventually(lambda: running.replica_count("model") == 2, timeout=60,
+                             what="a second model actor")
+            await eventually(lambda: len(set(load.results[-40:])) == 2, timeout=30,
+                             what="calls answered by both actors")
+        finally:
+            await load.stop()
+        assert load.failures == []
+        await eventually(lambda: running.replica_count("model") == 1, timeout=60,
+                         what="the idle actor given back")
 
 
 async def test_the_cluster_stopped_under_a_deployment_is_a_clean_error_not_a_hang(

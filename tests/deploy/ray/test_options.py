@@ -27,6 +27,12 @@ def test_cpus_gpus_memory_and_custom_resources_become_the_actors() -> None:
                        "max_restarts": 3}
 
 
+def test_the_topologys_ray_resources_are_the_actors_and_the_deployers_option_wins() -> None:
+    declared = msgspec.structs.replace(group(), ray_resources={"gpu_node": 1.0, "zone": 1.0})
+    assert actor_options(declared, {"model": {"zone": 2}})["resources"] == {
+        "gpu_node": 1.0, "zone": 2.0}
+
+
 def topology() -> Topology:
     return msgspec.convert({"name": "t", "groups": [{"name": "model", "components": ["Model"]}]},
                            Topology)

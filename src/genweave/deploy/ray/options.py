@@ -2,7 +2,8 @@
 
 A group's resources become the actor's (``cpus`` -> ``num_cpus``, ``gpus`` ->
 ``num_gpus``, ``memory`` -> ``memory`` in bytes), plus custom resources (a
-node label such as ``{"gpu_node": 1}``, given per group to the deployer).  A
+node label such as ``{"gpu_node": 1}``): the group's ``ray_resources`` in the
+topology, and per group from the deployer's ``resources`` option, which wins.  A
 group that declares no CPUs asks for none, so that a small cluster can host
 more replicas than it has cores (as the local supervisor does); Ray then only
 places it.  Replicas of one group are spread over nodes (``SPREAD``), and Ray
@@ -17,12 +18,12 @@ Example::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Final
 
 from genweave.errors import TopologyError
 from genweave.topology import Group, Topology
+from genweave.topology.resources import ray_resource_problem
 
 __all__ = ["RESTART_FOREVER", "SPREAD", "actor_options", "check_resources"]
 
@@ -30,7 +31,6 @@ RESTART_FOREVER: Final = -1
 """``max_restarts`` meaning: restart a dead replica every time (Ray's convention)."""
 SPREAD: Final = "SPREAD"
 """Ray's scheduling strategy that places the replicas of one group on different nodes."""
-_RESERVED: Final = frozenset({"CPU", "GPU", "memory", "object_store_memory"})
 
 
 def actor_options(group: Group, resources: Mapping[str, Mapping[str, float]],
@@ -45,7 +45,7 @@ def actor_options(group: Group, resources: Mapping[str, Mapping[str, float]],
         options["num_gpus"] = group.resources.gpus
     if group.resources.memory_bytes is not None:
         options["memory"] = group.resources.memory_bytes
-    custom = resources.get(group.name)
+    custom = {**group.ray_resources, **resources.get(group.name, {})}
     if custom:
         options["resources"] = {name: float(amount) for name, amount in custom.items()}
     return options
@@ -59,9 +59,6 @@ def check_resources(topology: Topology, resources: Mapping[str, Mapping[str, flo
             raise TopologyError(f"Ray resources for group '{group}': the topology has no such "
                                 f"group (it has {', '.join(sorted(known))})")
         for name, amount in table.items():
-            if name in _RESERVED:
-                raise TopologyError(f"Ray resources for group '{group}': '{name}' is Ray's own; "
-                                    "declare cpus, gpus and memory on the group instead")
-            if not (isinstance(amount, int | float) and math.isfinite(amount) and amount > 0):
-                raise TopologyError(f"Ray resources for group '{group}': {name} = {amount!r}; "
-                                    "expected a positive number, e.g. 1")
+            problem = ray_resource_problem(name, amount)
+            if problem is not None:
+                raise TopologyError(f"Ray resources for group '{group}': {problem}")
