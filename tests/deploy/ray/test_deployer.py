@@ -7,11 +7,13 @@ import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 import pytest_asyncio
+from reference_app import app_topology
 from sample_app import Model
 
 from conftest import Load, eventually
@@ -93,6 +95,17 @@ async def test_a_replica_that_cannot_be_placed_fails_the_start_naming_it(
                          log=lambda line: None)
     with pytest.raises(DeployError, match="main/0"):
         await nowhere.start()
+
+
+async def test_sqlite_state_split_across_nodes_is_refused_before_any_actor_starts(
+    ray_cluster: Any, tmp_path: Path,
+) -> None:
+    topology = app_topology("microservices", tmp_path)
+    split = deployment("genweave.app:app", topology, "ray", log=lambda line: None)
+    with pytest.raises(DeployError, match="the Ray cluster has 2 nodes.*'ingestor' and "
+                                          "'retriever' keep state in a local SQLite file"):
+        await split.start()
+    assert all(not replicas for replicas in split.replicas.values())
 
 
 async def test_the_autoscaler_asks_ray_for_actors_under_load_then_gives_them_back(
