@@ -238,7 +238,8 @@ class RayDeployer(Deployment):
     async def _wait_ready(self, replicas: list[RayReplica]) -> None:
         answers = await asyncio.gather(*(self.refresh(r) for r in replicas),
                                        return_exceptions=True)
-        failures = [f"{r.group}/{r.index}: {a}" for r, a in zip(replicas, answers, strict=True)
+        failures = [f"{r.group}/{r.index}: {self._why(r, a)}"
+                    for r, a in zip(replicas, answers, strict=True)
                     if isinstance(a, BaseException)]
         if failures:
             raise DeployError("replicas did not start on Ray: " + "; ".join(failures))
@@ -253,6 +254,15 @@ class RayDeployer(Deployment):
             while not listed():
                 await self._discovery.membership.next_view(self._discovery.membership.version)
 
+    def _why(self, replica: RayReplica, error: BaseException) -> str:
+        if not isinstance(error, TimeoutError):
+            return str(error)
+        options = actor_options(self.topology.group(replica.group), self.resources)
+        asked = {k: v for k, v in options.items() if k not in ("scheduling_strategy",
+                                                                "max_restarts")}
+        return (f"not ready within {self.start_timeout:g}s; Ray may have no node with what it "
+                f"asks for ({asked}): see 'ray status'")
+
     async def refresh(self, replica: RayReplica) -> RayReplica:
         """Ask ``replica``'s actor where it serves (waiting until it does, e.g. after a restart)."""
         address, node, pid = await self.cluster.call(
@@ -263,8 +273,10 @@ class RayDeployer(Deployment):
         return replica
 
     async def _stop_replica(self, replica: RayReplica) -> None:
-        with contextlib.suppress(ActorGone, TimeoutError):
-            await self.cluster.call(replica.actor, "stop", timeout=self.grace + _STOP_MARGIN)
+        """Drain a replica that served, then end its actor (one never placed is just ended)."""
+        if replica.pid is not None:
+            with contextlib.suppress(ActorGone, TimeoutError):
+                await self.cluster.call(replica.actor, "stop", timeout=self.grace + _STOP_MARGIN)
         self.cluster.kill(replica.actor)
 
     # -- what the autoscaler calls ---------------------------------------------------
