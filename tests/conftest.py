@@ -15,7 +15,9 @@ import pytest_asyncio
 from genweave import Deployment, deploy
 from genweave.deploy import PLACEMENTS
 from genweave.topology import PRESETS
-from postgres_server import backend, postgres_server  # noqa: F401  (storage tests' fixtures)
+
+pytest_plugins = ("postgres_server",)
+"""The storage tests' fixtures: one throwaway PostgreSQL server per session."""
 
 SAMPLE_APP = "sample_app:app"
 
