@@ -3,19 +3,22 @@
 Run as ``python gateway_client.py BASE_URL``; driven by JSON lines on stdin,
 it answers each with one JSON line (and prints nothing else):
 
-- ``{"get": URL}`` -> ``{"status": 200, "text": "..."}`` (any URL on the network);
+- ``{"get": URL}`` -> ``{"status": 200, "text": "..."}`` (any URL on the network;
+  with ``"lines": PREFIX`` only the lines that start with it);
 - ``{"post": PATH, "body": {...}}`` -> ``{"status": 200, "json": {...}}``;
 - ``{"stream": BODY, "id": NAME}`` starts a streamed chat and answers once its
   first event has come: ``{"id": NAME, "first": {...}}``; ``{"finish": NAME}``
-  answers when it ends: ``{"events": [...], "done": true}`` (``done``: the
+  answers when it ends: ``{"events": [the last 3], "count": N, "done": true}``
+  (answers are single lines, which a reader takes up to 64 KiB; ``done``: the
   ``[DONE]`` line came; an ``{"error": ...}`` event is kept among the events),
   or, if it has not ended within ``"within"`` seconds (default 30), its last
   events with ``"hung"`` saying so;
 - ``{"load": "start", "callers": N, "bodies": {KIND: [PATH, BODY], ...}}``
   starts N callers per kind, each repeating its request;
   ``{"load": "stop"}`` stops them and answers ``{"requests": [[KIND, START,
-  END, STATUS, DETAIL], ...]}`` (times from ``time.monotonic``, the same
-  clock as the test's on Linux; status 0: no HTTP answer);
+  END, STATUS, DETAIL], ...]}`` (DETAIL: a failure's answer; times from
+  ``time.monotonic``, the same clock as the test's on Linux; status 0: no HTTP
+  answer);
   ``{"progress": T}`` -> ``{"finished": N}``: load requests started after T
   and finished.
 """
@@ -46,7 +49,11 @@ class Client:
     async def serve(self, command: dict[str, Any]) -> dict[str, Any]:
         if "get" in command:
             answer = await self.http.get(command["get"])
-            return {"status": answer.status_code, "text": answer.text}
+            text = answer.text
+            if "lines" in command:
+                text = "\n".join(line for line in text.splitlines()
+                                 if line.startswith(command["lines"]))
+            return {"status": answer.status_code, "text": text}
         if "post" in command:
             answer = await self.http.post(command["post"], json=command["body"])
             return {"status": answer.status_code, "json": answer.json()}
@@ -86,7 +93,7 @@ class Client:
             events.append({"transport_error": f"{type(exc).__name__}: {exc}"})
         if not first.done():
             first.set_result({"no_event": events})
-        return {"events": events, "done": done}
+        return {"events": events[-3:], "count": len(events), "done": done}
 
     async def finish(self, name: str, within: float) -> dict[str, Any]:
         """The stream's end, or what it had sent if it has not ended ``within`` seconds."""
@@ -108,7 +115,8 @@ class Client:
             start = time.monotonic()
             try:
                 answer = await self.http.post(path, json=body)
-                status, detail = answer.status_code, answer.text[:300]
+                status = answer.status_code
+                detail = "" if status == 200 else answer.text[:300]
             except httpx.HTTPError as exc:
                 status, detail = 0, f"{type(exc).__name__}: {exc}"
             self.requests.append([kind, start, time.monotonic(), status, detail])

@@ -62,9 +62,13 @@ MARGIN: Final = 5.0
 """Seconds allowed beyond a stated time, for a machine busy with other tests."""
 CHAT: Final = {"model": "genweave-assistant", "max_tokens": 8,
                "messages": [{"role": "user", "content": "Where do replicas run?"}]}
-LONG_CHAT: Final = {**CHAT, "max_tokens": 4000, "temperature": 0.7}
-"""A chat that streams for seconds (most seeds: the built-in model stops itself early)."""
-STREAMS: Final = 12
+LONG_CHAT: Final = {**CHAT, "max_tokens": 4000, "temperature": 0.7, "retrieval": False}
+"""A chat that may stream for seconds: with a fixed prompt (no retrieval) and a seed the
+built-in model's answer is the same on every replica, and some seeds run long."""
+SEEDS: Final = 24
+LONG: Final = 1000
+"""Tokens from which an answer streams long enough to be cut (about 1 ms a token)."""
+STREAMS: Final = 4
 _IN_FLIGHT: Final = re.compile(
     r'^genweave_calls_in_flight\{component="Generator",method="chat".*\} (\S+)$', re.MULTILINE)
 _SERVED: Final = re.compile(r'^genweave_calls_total\{component="(?!genweave\.)[^"]*".*\} (\S+)$',
@@ -144,13 +148,13 @@ class Cluster:
     async def served(self, running: RunningPod) -> float:
         """Calls the pod's components have served, from its /metrics."""
         answer = await self.ask(get=f"http://{running.address}:{running.command.probe_port}"
-                                    "/metrics")
+                                    "/metrics", lines="genweave_calls_total")
         return sum(float(value) for value in _SERVED.findall(answer["text"]))
 
     async def chats_in_flight(self, running: RunningPod) -> float:
         """Generator.chat calls the pod is serving now, from its /metrics."""
         answer = await self.ask(get=f"http://{running.address}:{running.command.probe_port}"
-                                    "/metrics")
+                                    "/metrics", lines="genweave_calls_in_flight")
         return sum(float(value) for value in _IN_FLIGHT.findall(answer["text"]))
 
     async def find_load(self) -> None:
@@ -284,6 +288,7 @@ async def test_a_rolling_update_of_the_generator_fails_no_request(
     finally:
         requests = (await cluster.ask(load="stop"))["requests"]
     failed = [r for r in requests if r[3] != 200]
+    print(f"rolling update: {len(requests)} requests across it, {len(failed)} failed")
     assert requests and not failed, failed[:5]
     served_by_new = [await cluster.served(r) for r in cluster.of("generator")]
     assert all(calls > 0 for calls in served_by_new), served_by_new
@@ -311,8 +316,11 @@ async def test_a_host_dies_calls_go_on_streams_end_with_an_error_and_it_leaves(
     finally:
         requests = (await cluster.ask(load="stop"))["requests"]
     endings = [await cluster.ask(finish=name) for name in streams]
-    print(f"dead replicas left the gateway's membership {left_after * 1000:.0f} ms "
-          f"after the kill; {len(requests)} requests across it")
+    cut = sum(1 for ending in endings if "error" in ending["events"][-1])
+    in_flight_failed = sum(1 for r in requests if r[1] <= killed_at and r[3] != 200)
+    print(f"dead replicas left the gateway's membership {left_after * 1000:.0f} ms after "
+          f"the kill; {len(requests)} requests across it, {in_flight_failed} of those in "
+          f"flight at the kill failed; {cut} of {len(endings)} streams cut with an error event")
 
     idempotent_failures = [r for r in requests if r[0] == "embeddings" and r[3] != 200]
     assert not idempotent_failures, idempotent_failures[:5]
@@ -331,9 +339,10 @@ async def test_a_host_dies_calls_go_on_streams_end_with_an_error_and_it_leaves(
 async def _stream_until_one_runs_on(cluster: Cluster, generator: RunningPod) -> list[str]:
     """Start long streamed chats (bounded) until ``generator`` serves one now, as its
     /metrics' calls in flight say; their names."""
+    seed = await _long_seed(cluster)
     started: list[str] = []
-    for seed in range(STREAMS):
-        name = f"s{seed}"
+    for index in range(STREAMS):
+        name = f"s{index}"
         first = await cluster.ask(stream={**LONG_CHAT, "seed": seed}, id=name)
         assert "choices" in first["first"], first
         started.append(name)
@@ -341,6 +350,18 @@ async def _stream_until_one_runs_on(cluster: Cluster, generator: RunningPod) -> 
             return started
     raise AssertionError(f"none of {STREAMS} streamed chats was running on "
                          f"{generator.address} when looked at")
+
+
+async def _long_seed(cluster: Cluster) -> int:
+    """A seed whose answer to LONG_CHAT has at least LONG tokens (bounded search)."""
+    lengths = {}
+    for seed in range(SEEDS):
+        answer = await cluster.ask(post="/v1/chat/completions", body={**LONG_CHAT, "seed": seed})
+        assert answer["status"] == 200, answer
+        lengths[seed] = answer["json"]["usage"]["completion_tokens"]
+        if lengths[seed] >= LONG:
+            return seed
+    raise AssertionError(f"no seed in 0-{SEEDS - 1} gives {LONG} tokens: {lengths}")
 
 
 async def _started_after(cluster: Cluster, moment: float, count: int) -> bool:
