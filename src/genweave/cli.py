@@ -17,7 +17,6 @@ import msgspec
 from genweave._aio import loop_factory
 from genweave.application import App, load_app
 from genweave.deploy.attach import attach, default_rundir
-from genweave.deploy.certs import CA_DAYS, LEAF_DAYS, create_ca, issue
 from genweave.deploy.invoke import invoke
 from genweave.deploy.kubernetes import (
     ExportOptions,
@@ -142,11 +141,11 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("app", help="MODULE:APP, or the app's name")
         command.add_argument("--dir", type=Path, default=Path("certs"),
                              help="where the CA and certificates are (default: ./certs)")
-    init.add_argument("--days", type=float, default=CA_DAYS, help="how long the CA is valid")
+    init.add_argument("--days", type=float, default=3650, help="how long the CA is valid")
     issue.add_argument("group", nargs="?", help="the group the certificate names")
     issue.add_argument("--control", action="store_true", help="issue the deployer's control "
                        "identity instead (the supervisor, genweave call, status, scale)")
-    issue.add_argument("--days", type=float, default=LEAF_DAYS,
+    issue.add_argument("--days", type=float, default=90,
                        help="how long the certificate is valid")
     issue.add_argument("--host", action="append", default=[], help="a DNS name or IP address "
                        "to add beside the identity (repeatable)")
@@ -221,6 +220,9 @@ async def _worker(args: argparse.Namespace) -> int:
 
 
 def _certs(args: argparse.Namespace) -> int:
+    # Imported here: every replica runs this module, and only this command needs cryptography.
+    from genweave.deploy.certs import create_ca, issue
+
     name = load_app(args.app).name if ":" in args.app else args.app
     if args.certs_command == "init":
         path = create_ca(name, args.dir, args.days)

@@ -26,8 +26,9 @@ from genweave.application import App, load_app
 from genweave.component import spec_of
 from genweave.deploy.base import Deployment
 from genweave.deploy.control import CONTROL_SOCKET, Control
-from genweave.deploy.rundir import check_rundir, default_rundir
+from genweave.deploy.rundir import TLS_DIRECTORY, check_rundir, default_rundir
 from genweave.errors import Unavailable
+from genweave.runtime.authorization import CONTROL
 from genweave.runtime.discovery import DiscoveredRuntime, Discovery
 from genweave.runtime.introspect import (
     DeploymentStatus,
@@ -39,6 +40,7 @@ from genweave.runtime.membership import Membership, replica_addresses
 from genweave.runtime.refs import ComponentProxy, remote_proxy
 from genweave.runtime.router import Router
 from genweave.topology import Topology
+from genweave.transport.tls import TlsFiles, use_tls
 
 __all__ = [
     "AttachedDeployment",
@@ -165,6 +167,7 @@ async def attach(rundir: str | Path) -> AttachedDeployment:
         raise Unavailable(f"no running deployment at {rundir} (no {CONTROL_SOCKET}); "
                           "start one with 'genweave run'")
     check_rundir(Path(rundir))  # a socket another user placed would see every call
+    certificates = Path(rundir) / TLS_DIRECTORY
     # The app name is only known after describe(); the handshake checks it, so ask first
     # with a link that accepts any app, then build the real one.
     probe = ControlLink("", f"unix:{socket}", "client")
@@ -172,6 +175,8 @@ async def attach(rundir: str | Path) -> AttachedDeployment:
         info = await probe.control.describe()
     finally:
         await probe.close()
+    if certificates.is_dir():  # its replicas speak mutual TLS: be the control identity
+        use_tls(info.app, TlsFiles.in_directory(certificates, CONTROL))
     link = ControlLink(info.app, f"unix:{socket}", "client")
     attached = AttachedDeployment(load_app(info.import_path), info.topology, link)
     await attached.start()

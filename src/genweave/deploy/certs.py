@@ -36,13 +36,17 @@ from genweave.transport.tls import TlsFiles, identity_uri
 __all__ = [
     "CA_DAYS",
     "LEAF_DAYS",
+    "LOCAL_DAYS",
     "CertificateError",
     "create_ca",
     "issue",
+    "local_certificates",
 ]
 
 CA_DAYS: Final = 3650
 LEAF_DAYS: Final = 90
+LOCAL_DAYS: Final = 1.0
+"""How long the certificates the local deployer makes for itself are valid."""
 _CA: Final = "ca"
 _BACKDATE: Final = datetime.timedelta(minutes=5)
 """Clocks of two machines differ a little: a certificate is valid from a bit before now."""
@@ -110,6 +114,15 @@ def issue(app: str, identity: str, directory: Path, days: float = LEAF_DAYS,
     )
     _write(directory, identity, certificate, key)
     return TlsFiles.in_directory(directory, identity)
+
+
+def local_certificates(app: str, directory: Path, identities: Iterable[str],
+                       days: float = LOCAL_DAYS) -> None:
+    """A fresh CA in ``directory`` and a short-lived certificate for each identity: what the
+    local deployer makes when its transport is TCP."""
+    create_ca(app, directory, days)
+    for identity in identities:
+        issue(app, identity, directory, days, hosts=("127.0.0.1",))
 
 
 def _load_ca(app: str, directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:

@@ -40,9 +40,10 @@ from genweave.deploy.autoscale import Autoscaler, calls_in_flight
 from genweave.deploy.base import Deployment
 from genweave.deploy.control import CONTROL_SOCKET, Control, DeploymentInfo
 from genweave.deploy.ordering import caller_waves
-from genweave.deploy.rundir import private_rundir
+from genweave.deploy.rundir import TLS_DIRECTORY, private_rundir
 from genweave.deploy.supervisor import Replica, Supervisor, wait_started
 from genweave.errors import GenweaveError, TopologyError
+from genweave.runtime.authorization import CONTROL
 from genweave.runtime.callee import Callee
 from genweave.runtime.introspect import (
     DeploymentStatus,
@@ -60,6 +61,7 @@ from genweave.runtime.refs import ComponentProxy, remote_proxy
 from genweave.runtime.router import DEFAULT_READY_WAIT, Router
 from genweave.topology import GPU_COUNT_ENV, GpuPlan, Topology, validate
 from genweave.transport.endpoints import listen
+from genweave.transport.tls import TlsFiles, use_tls
 
 __all__ = ["DeployError", "LocalDeployer", "log_to_stderr"]
 
@@ -127,6 +129,8 @@ class LocalDeployer(Deployment):
 
     async def start(self) -> None:
         private_rundir(self.rundir)
+        if self.topology.transport == "tcp":
+            self._secure_tcp()
         control = Callee(self.app.name, "supervisor",
                          {"genweave.Control": (Control(self), spec_of(Control))})
         self._control_server, _ = await listen(f"unix:{self.control_address_path}", control)
@@ -146,6 +150,19 @@ class LocalDeployer(Deployment):
                 autoscaler.start()
                 self._autoscalers.append(autoscaler)
 
+    def _secure_tcp(self) -> None:
+        """Mutual TLS between this deployment's processes, with certificates made for it."""
+        # Imported here: cryptography costs every process importing genweave.deploy
+        # (each replica does) tens of milliseconds, and only TCP deployments need it.
+        from genweave.deploy.certs import local_certificates
+
+        directory = self.rundir / TLS_DIRECTORY
+        shutil.rmtree(directory, ignore_errors=True)
+        local_certificates(self.app.name, directory,
+                           [CONTROL, *(g.name for g in self.topology.groups)])
+        use_tls(self.app.name, TlsFiles.in_directory(directory, CONTROL))
+        self._supervisor.tls_dir = directory
+
     async def stop(self) -> None:
         if self._stopping:
             return
@@ -160,6 +177,8 @@ class LocalDeployer(Deployment):
             await self._router.close()
         if self._control_server is not None:
             self._control_server.close()
+        if self._supervisor.tls_dir is not None:
+            use_tls(self.app.name, None)
         if self._own_rundir:
             shutil.rmtree(self.rundir, ignore_errors=True)
         else:

@@ -21,9 +21,21 @@ from typing import Final
 
 from genweave.errors import GenweaveError
 
-__all__ = ["UnsafeRundir", "check_rundir", "default_rundir", "private_rundir", "rundir_problem"]
+__all__ = [
+    "TLS_DIRECTORY",
+    "TLS_DIR_ENV",
+    "UnsafeRundir",
+    "check_rundir",
+    "default_rundir",
+    "private_rundir",
+    "rundir_problem",
+]
 
 RUNDIR_ENV: Final = "GENWEAVE_RUNDIR"
+TLS_DIRECTORY: Final = "tls"
+"""Where in a run directory the local deployer keeps the certificates it makes (TCP)."""
+TLS_DIR_ENV: Final = "GENWEAVE_TLS_DIR"
+"""Where a worker finds the CA and its group's certificate (``ca.pem``, ``GROUP.pem``...)."""
 _ROOT: Final = 0
 
 

@@ -26,6 +26,7 @@ from typing import Any, Final
 import msgspec
 
 from genweave.deploy.control import WORKER_ENV, WorkerSpec, worker_arguments
+from genweave.deploy.rundir import TLS_DIR_ENV
 from genweave.runtime.introspect import ReplicaState
 from genweave.topology import Topology
 
@@ -104,6 +105,8 @@ class Supervisor:
         self.on_gone = on_gone
         self.closing = False
         """Set when the whole deployment stops: no replica restarts any more."""
+        self.tls_dir: Path | None = None
+        """Where replicas on TCP find the app's CA and their group's certificate."""
 
     def start(self, replica: Replica) -> None:
         """Run ``replica`` (again, if it was stopped) until it is stopped."""
@@ -163,6 +166,8 @@ class Supervisor:
         env = {**os.environ, WORKER_ENV: msgspec.json.encode(spec).decode(),
                "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path),
                "PYTHONUNBUFFERED": "1"}
+        if self.tls_dir is not None and replica.topology.transport == "tcp":
+            env[TLS_DIR_ENV] = str(self.tls_dir)
         if replica.devices:
             env[VISIBLE_DEVICES_ENV] = ",".join(str(d) for d in replica.devices)
         replica.process = await asyncio.create_subprocess_exec(

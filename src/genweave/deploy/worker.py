@@ -36,6 +36,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Final, Literal
 
 import msgspec
@@ -45,6 +46,7 @@ from genweave.deploy.attach import ControlLink, SupervisedRuntime
 from genweave.deploy.control import WORKER_ENV, WorkerSpec
 from genweave.deploy.local import DEFAULT_GRACE, DeployError
 from genweave.deploy.probes import ProbeServer
+from genweave.deploy.rundir import TLS_DIR_ENV
 from genweave.observe.metrics import REGISTRY, ReplicaMetrics
 from genweave.observe.prometheus import ReplicaRow, call_families, exposition, replica_families
 from genweave.runtime.authorization import granted_calls
@@ -61,6 +63,7 @@ from genweave.runtime.introspect import Runtime
 from genweave.runtime.router import Router
 from genweave.topology import Topology, resolve_topology
 from genweave.transport.endpoints import listen
+from genweave.transport.tls import TlsFiles, use_tls
 
 __all__ = ["DISCOVERIES", "Worker", "WorkerOptions", "log_to_stdout", "serve_replica"]
 
@@ -237,6 +240,8 @@ async def serve_replica(options: WorkerOptions) -> int:
     else:
         topology = resolve_topology(options.topology, app)
     worker = Worker(options, app, topology, supervised)  # every flag checked before any output
+    if os.environ.get(TLS_DIR_ENV):  # mutual TLS over TCP, as this group
+        use_tls(app.name, TlsFiles.in_directory(Path(os.environ[TLS_DIR_ENV]), options.group))
     log_to_stdout("" if supervised is not None else f"[{worker.where}] ")
     return await worker.run()
 
