@@ -11,7 +11,7 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from conftest import eventually
-from genweave.gateway.body import ReadBody
+from genweave.gateway.body import ARRIVAL, BodyArrival, ReadBody
 from genweave.gateway.pacing import BodyPace
 
 LIMIT = 100
@@ -165,6 +165,23 @@ async def test_a_request_without_a_body_goes_straight_through(
     await reader(peer.scope, peer.receive, peer.send)
     assert peer.status == 200 and below.first is not None and below.first["body"] == b""
     assert len(reader.reading) == 0
+
+
+async def test_a_body_the_server_holds_whole_goes_straight_through() -> None:
+    below, peer = Below(), Peer(content_length=2)
+    peer.scope["extensions"] = {ARRIVAL: BodyArrival(complete=True)}
+    peer.part(b"{}", more=False)
+    reader = layer(below, max_reading=1)
+    await reader(peer.scope, peer.receive, peer.send)
+    assert peer.status == 200 and below.first is not None and below.first["body"] == b"{}"
+    assert len(reader.reading) == 0
+
+
+async def test_a_whole_body_over_the_limit_is_still_refused() -> None:
+    below, peer = Below(), Peer(content_length=LIMIT + 1)
+    peer.scope["extensions"] = {ARRIVAL: BodyArrival(complete=True)}
+    await layer(below)(peer.scope, peer.receive, peer.send)
+    assert peer.status == 413 and below.first is None
 
 
 async def test_other_scopes_pass_through() -> None:

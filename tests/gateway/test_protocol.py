@@ -20,6 +20,7 @@ import pytest
 from conftest import eventually
 from genweave.gateway.api import Api, ApiCall, sse
 from genweave.gateway.auth import KeyRing
+from genweave.gateway.body import ARRIVAL
 from genweave.gateway.connections import EXTENSION
 from genweave.gateway.limits import HttpLimits
 from genweave.gateway.server import HttpServer
@@ -66,6 +67,11 @@ async def served() -> AsyncIterator[tuple[HttpServer, Streams]]:
     async def connections(call: ApiCall, body: None) -> dict[str, int]:
         count = call.request.scope["extensions"][EXTENSION]
         return {"open": count.open, "from_peer": count.from_peer}
+
+    @api.post("/arrived", body=StreamRequest)
+    async def arrived(call: ApiCall, body: StreamRequest) -> dict[str, object]:
+        return {"whole": call.request.scope["extensions"][ARRIVAL].complete,
+                "events": body.events}
 
     server = HttpServer(api.asgi(), "127.0.0.1", 0, limits=LIMITS)
     await server.start()
@@ -222,6 +228,23 @@ async def test_each_request_carries_the_connections_open_when_it_came(
             sock.close()
     assert status == 200 and json.loads(body) == {"open": 3, "from_peer": 3}
     await eventually(lambda: server.connections.total == 0, what="every connection forgotten")
+
+
+async def test_each_request_says_whether_its_body_came_whole_with_its_headers(
+    served: tuple[HttpServer, Streams],
+) -> None:
+    server, _ = served
+    body = b'{"events": 1}'
+    with await connect(server) as sock:
+        await send(sock, b"POST /arrived HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body)
+                   + body)
+        together = await response(sock)
+        await send(sock, b"POST /arrived HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body))
+        await asyncio.sleep(0.1)  # the client's pause between headers and body
+        await send(sock, body)
+        apart = await response(sock)
+    assert together == (200, b'{"whole":true,"events":1}')  # so it skipped ReadBody's timer
+    assert apart[0] == 200 and json.loads(apart[1])["events"] == 1  # read by ReadBody
 
 
 def most_buffered() -> int:

@@ -51,8 +51,8 @@ class ConnectionBounds:
         count = connection_count(scope)
         if count is not None:
             peer = _host(scope)
-            verdict = connection_verdict(self.limits, count.open, count.from_peer,
-                                         self.proxies.trusts(peer))
+            proxy = bool(self.proxies) and self.proxies.trusts(peer)
+            verdict = connection_verdict(self.limits, count.open, count.from_peer, proxy)
             if verdict is not ConnectionVerdict.SERVE:
                 await error_response(self._refusal(verdict, peer))(scope, receive, send)
                 return
@@ -117,7 +117,7 @@ class ClientInFlight:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = _host(scope)
-        if scope["type"] != "http" or self.proxies.trusts(client):
+        if scope["type"] != "http" or (self.proxies and self.proxies.trusts(client)):
             await self.app(scope, receive, send)
             return
         if not self.counts.take(client):

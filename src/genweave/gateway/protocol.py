@@ -16,7 +16,8 @@ any ASGI app exists for the request:
   that does not read, but for ever; past ``write_timeout`` the connection is
   dropped, which ends the ``send``, and the app's stream is cancelled;
 - the count of connections per peer, handed to the app in each request's scope
-  (:mod:`genweave.gateway.connections`).
+  (:mod:`genweave.gateway.connections`), and whether its body has arrived whole
+  (:class:`~genweave.gateway.body.BodyArrival`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from genweave.gateway.body import ARRIVAL, BodyArrival
 from genweave.gateway.connections import EXTENSION, ConnectionTable
 from genweave.gateway.errors import APIError
 from genweave.gateway.limits import HttpLimits
@@ -70,6 +72,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._header_timer = _Timer(self.loop, self.limits.header_timeout, self._headers_too_slow)
         self._write_timer = _Timer(self.loop, self.limits.write_timeout, self._write_stalled)
+        self._arrival = BodyArrival()
 
     # -- the connection ---------------------------------------------------------
 
@@ -112,10 +115,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._awaiting_headers = False
         self._header_bytes = 0
         assert self._peer is not None
+        self._arrival = BodyArrival()
         scope = cast(dict[str, Any], self.scope)
         scope["extensions"] = {**scope.get("extensions", {}),
-                               EXTENSION: self.table.count(self._peer)}
+                               EXTENSION: self.table.count(self._peer), ARRIVAL: self._arrival}
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._arrival.complete = True
 
     def _headers_too_slow(self) -> None:
         if self._awaiting_headers and not self.transport.is_closing():
