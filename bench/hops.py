@@ -86,6 +86,7 @@ _NAMES: Final = {"unix": "unix", "tcp": "tcp", "cross_host": "tcp across hosts (
 MAX_REF_OVERHEAD_US: Final = 2.0
 MAX_P50_RATIO: Final = 1.5
 MIN_THROUGHPUT_RATIO: Final = 0.5
+MAX_TLS_P50_RATIO: Final = 1.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,10 @@ async def _open_cases(stack: contextlib.AsyncExitStack) -> list[Case]:
                                                            placement="process", log=_quiet))
     tcp_topology = msgspec.structs.replace(preset("microservices", app), transport="tcp")
     tcp = await stack.enter_async_context(genweave.deploy(APP_PATH, tcp_topology,
-                                                          placement="process", log=_quiet))
+                                                          placement="process", log=_quiet,
+                                                          tls=False))
+    mtls = await stack.enter_async_context(genweave.deploy(APP_PATH, tcp_topology,
+                                                           placement="process", log=_quiet))
     floors = {}
     peer = os.environ.get(PEER_ENV)
     addresses = [("unix", f"unix:{rundir}/floor.sock", ()), ("tcp", "tcp:127.0.0.1:0", ())]
@@ -170,6 +174,7 @@ async def _open_cases(stack: contextlib.AsyncExitStack) -> list[Case]:
         _floor_case("unix_floor", "unix", floors["unix"]),
         _call_case("tcp", "genweave RPC", "tcp", False, tcp.get(Echo).echo),
         _floor_case("tcp_floor", "tcp", floors["tcp"]),
+        _call_case("tcp_mtls", "genweave RPC", "tcp + mutual TLS", False, mtls.get(Echo).echo),
         *across,
     ]
 
@@ -307,6 +312,9 @@ def goals(cases: dict[str, Any]) -> list[dict[str, Any]]:
         ratio = stat(transport, SEQ, "p50_us") / stat(floor, SEQ, "p50_us")
         rows.append(goal(f"{_NAMES[transport]}: sequential p50 / floor p50", ratio,
                           f"<= {MAX_P50_RATIO:g}x", ratio <= MAX_P50_RATIO))
+    tls_ratio = stat("tcp_mtls", SEQ, "p50_us") / stat("tcp", SEQ, "p50_us")
+    rows.append(goal("tcp + mutual TLS: sequential p50 / plain tcp p50 (kept-alive)", tls_ratio,
+                     f"<= {MAX_TLS_P50_RATIO:g}x", tls_ratio <= MAX_TLS_P50_RATIO))
     for transport in transports:
         floor = f"{transport}_floor"
         ratio = stat(transport, PAR, "calls_per_s") / stat(floor, PAR, "calls_per_s")

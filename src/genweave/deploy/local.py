@@ -26,6 +26,7 @@ import functools
 import itertools
 import os
 import shutil
+import ssl
 import sys
 import tempfile
 from collections.abc import Callable
@@ -60,8 +61,9 @@ from genweave.runtime.membership import (
 from genweave.runtime.refs import ComponentProxy, remote_proxy
 from genweave.runtime.router import DEFAULT_READY_WAIT, Router
 from genweave.topology import GPU_COUNT_ENV, GpuPlan, Topology, validate
+from genweave.transport.client import ClientConnection
 from genweave.transport.endpoints import listen
-from genweave.transport.tls import TlsFiles, use_tls
+from genweave.transport.tls import TlsFiles, client_context
 
 __all__ = ["DeployError", "LocalDeployer", "log_to_stderr"]
 
@@ -91,8 +93,12 @@ class LocalDeployer(Deployment):
     def __init__(self, app: App, topology: Topology, *, import_path: str | None = None,
                  rundir: str | Path | None = None, log: Callable[[str], None] = log_to_stderr,
                  start_timeout: float = DEFAULT_START_TIMEOUT, grace: float = DEFAULT_GRACE,
-                 ready_wait: float = DEFAULT_READY_WAIT, gpu_count: int | None = None) -> None:
+                 ready_wait: float = DEFAULT_READY_WAIT, gpu_count: int | None = None,
+                 tls: bool = True) -> None:
         super().__init__(app, topology)
+        self.tls = tls and topology.transport == "tcp"
+        """Whether its processes call each other with mutual TLS (TCP only; see _secure_tcp)."""
+        self._client_tls: ssl.SSLContext | None = None
         path = import_path or app.import_path()
         if path is None:
             raise DeployError(
@@ -129,14 +135,15 @@ class LocalDeployer(Deployment):
 
     async def start(self) -> None:
         private_rundir(self.rundir)
-        if self.topology.transport == "tcp":
+        if self.tls:
             self._secure_tcp()
         control = Callee(self.app.name, "supervisor",
                          {"genweave.Control": (Control(self), spec_of(Control))})
         self._control_server, _ = await listen(f"unix:{self.control_address_path}", control)
-        self._router = Router(self.app.name, CLIENT, self.membership, ready_wait=self._ready_wait,
-                              max_message_bytes=self.topology.max_message_bytes,
-                              limits=self.topology.limits())
+        self._router = _DeployerRouter(self.app.name, CLIENT, self.membership,
+                                       ready_wait=self._ready_wait,
+                                       max_message_bytes=self.topology.max_message_bytes,
+                                       limits=self.topology.limits(), tls=self._client_tls)
         for replica in self._all_replicas():
             self._supervisor.start(replica)
         failure = await wait_started(self._all_replicas(), self.start_timeout)
@@ -160,7 +167,7 @@ class LocalDeployer(Deployment):
         shutil.rmtree(directory, ignore_errors=True)
         local_certificates(self.app.name, directory,
                            [CONTROL, *(g.name for g in self.topology.groups)])
-        use_tls(self.app.name, TlsFiles.in_directory(directory, CONTROL))
+        self._client_tls = client_context(TlsFiles.in_directory(directory, CONTROL))
         self._supervisor.tls_dir = directory
 
     async def stop(self) -> None:
@@ -177,8 +184,6 @@ class LocalDeployer(Deployment):
             await self._router.close()
         if self._control_server is not None:
             self._control_server.close()
-        if self._supervisor.tls_dir is not None:
-            use_tls(self.app.name, None)
         if self._own_rundir:
             shutil.rmtree(self.rundir, ignore_errors=True)
         else:
@@ -391,6 +396,22 @@ class LocalDeployer(Deployment):
 
     def _summary(self) -> str:
         return ", ".join(f"{g.name} x{g.replicas}" for g in self.topology.groups)
+
+
+class _DeployerRouter(Router):
+    """The deployer's router, calling as the control identity with its own TLS context.
+
+    Not through ``use_tls``: that registration is per app and per process, and a
+    process may run several deployments of one app (a bench: plain TCP beside
+    mutual TLS), each with its own CA.
+    """
+
+    def __init__(self, *args: Any, tls: ssl.SSLContext | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tls = tls
+
+    def _new_connection(self) -> ClientConnection:
+        return ClientConnection(self.app, self.caller, self.max_message_bytes, tls=self.tls)
 
 
 def _env_gpu_count() -> int | None:
