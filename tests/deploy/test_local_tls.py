@@ -4,7 +4,8 @@ Under the process placement, with ``sample_app`` split into groups ``front``
 and ``model`` (``Front`` declares a Ref to ``Model``): the deployer's calls and
 ``front``'s calls are served; a caller without TLS, one with a certificate
 from another CA, and one with the certificate of a group with no Ref to the
-target are refused, each with a clear error.
+target are refused, each with a clear error; a rollout rotates a group's
+certificate under load without a failed call.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from pathlib import Path
 import msgspec
 import pytest
 import pytest_asyncio
+from cryptography import x509
 from sample_app import Front, Model, app
 
+from conftest import Load
 from genweave import PermissionDenied, Unavailable, deployment
 from genweave.component import spec_of
 from genweave.deploy.certs import create_ca, issue
@@ -97,3 +100,22 @@ async def test_a_group_with_no_ref_to_the_target_is_refused(running: LocalDeploy
             await connection.call(spec, spec.args_type([1]), {}, 5.0, "")
     finally:
         connection.close()
+
+
+async def test_a_rollout_rotates_the_groups_certificate_without_a_failed_call(
+        running: LocalDeployer) -> None:
+    certificate_file = running.rundir / TLS_DIRECTORY / "model.pem"
+    before = x509.load_pem_x509_certificate(certificate_file.read_bytes()).serial_number
+    front = running.get(Front)
+    load = Load(lambda: front.total([1, 2, 3]), callers=8)
+    try:
+        await load.progress(50)
+        await running.rollout("model")
+        await load.progress(50)
+    finally:
+        await load.stop()
+    assert not load.failures, load.failures[:3]
+    after = x509.load_pem_x509_certificate(certificate_file.read_bytes()).serial_number
+    assert after != before
+    tls = certificate(running.rundir / TLS_DIRECTORY, "front")
+    assert await call_model(address_of(running, "model"), "front/9", tls) == 5

@@ -2,7 +2,7 @@
 
 ``genweave certs init`` creates the app's CA in a directory; ``genweave certs
 issue GROUP`` issues a group's certificate there.  The local deployer does the
-same by itself, with short-lived certificates, when its transport is TCP.  Each
+same by itself, with a CA of its own per deployment, when its transport is TCP.  Each
 certificate's subject alternative name is ``spiffe://genweave/APP/IDENTITY``:
 the identity a callee checks calls against (``genweave.runtime.authorization``).
 
@@ -36,7 +36,6 @@ from genweave.transport.tls import TlsFiles, identity_uri
 __all__ = [
     "CA_DAYS",
     "LEAF_DAYS",
-    "LOCAL_DAYS",
     "CertificateError",
     "create_ca",
     "issue",
@@ -45,8 +44,6 @@ __all__ = [
 
 CA_DAYS: Final = 3650
 LEAF_DAYS: Final = 90
-LOCAL_DAYS: Final = 1.0
-"""How long the certificates the local deployer makes for itself are valid."""
 _CA: Final = "ca"
 _BACKDATE: Final = datetime.timedelta(minutes=5)
 """Clocks of two machines differ a little: a certificate is valid from a bit before now."""
@@ -117,9 +114,9 @@ def issue(app: str, identity: str, directory: Path, days: float = LEAF_DAYS,
 
 
 def local_certificates(app: str, directory: Path, identities: Iterable[str],
-                       days: float = LOCAL_DAYS) -> None:
-    """A fresh CA in ``directory`` and a short-lived certificate for each identity: what the
-    local deployer makes when its transport is TCP."""
+                       days: float) -> None:
+    """A fresh CA in ``directory`` and a certificate for each identity, valid ``days``: what
+    the local deployer makes when its transport is TCP."""
     create_ca(app, directory, days)
     for identity in identities:
         issue(app, identity, directory, days, hosts=("127.0.0.1",))
@@ -160,11 +157,19 @@ def _host_name(host: str) -> x509.GeneralName:
 
 def _write(directory: Path, name: str, certificate: x509.Certificate,
            key: ec.EllipticCurvePrivateKey) -> None:
-    key_path = directory / f"{name}-key.pem"
+    """Write the key (0600) and the certificate, each replacing the old file at once, so a
+    process starting during a rotation reads either the old pair or the new one."""
     key_bytes = key.private_bytes(serialization.Encoding.PEM,
                                   serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption())
-    descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    _replace(directory / f"{name}-key.pem", key_bytes, 0o600)
+    _replace(directory / f"{name}.pem", certificate.public_bytes(serialization.Encoding.PEM),
+             0o644)
+
+
+def _replace(path: Path, data: bytes, mode: int) -> None:
+    temporary = path.with_name(f".{path.name}.new")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(descriptor, "wb") as file:
-        file.write(key_bytes)
-    (directory / f"{name}.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        file.write(data)
+    os.replace(temporary, path)

@@ -70,6 +70,9 @@ __all__ = ["DeployError", "LocalDeployer", "log_to_stderr"]
 DEFAULT_START_TIMEOUT: Final = 60.0
 DEFAULT_GRACE: Final = 10.0
 CLIENT: Final = "client"
+LOCAL_CERTIFICATE_DAYS: Final = 30.0
+"""Validity of the CA and certificates made for a TCP deployment (``genweave.deploy.certs``
+is imported only when one starts); a rollout gives its group a new certificate."""
 
 
 class DeployError(GenweaveError):
@@ -166,9 +169,18 @@ class LocalDeployer(Deployment):
         directory = self.rundir / TLS_DIRECTORY
         shutil.rmtree(directory, ignore_errors=True)
         local_certificates(self.app.name, directory,
-                           [CONTROL, *(g.name for g in self.topology.groups)])
+                           [CONTROL, *(g.name for g in self.topology.groups)],
+                           LOCAL_CERTIFICATE_DAYS)
         self._client_tls = client_context(TlsFiles.in_directory(directory, CONTROL))
         self._supervisor.tls_dir = directory
+
+    def _rotate_certificate(self, group: str) -> None:
+        """A new certificate for ``group``: its new replicas start with it, its old ones keep
+        theirs until they drain, and callers accept both (same CA)."""
+        from genweave.deploy.certs import issue  # see _secure_tcp
+
+        issue(self.app.name, group, self.rundir / TLS_DIRECTORY, LOCAL_CERTIFICATE_DAYS,
+              hosts=("127.0.0.1",))
 
     async def stop(self) -> None:
         if self._stopping:
@@ -244,6 +256,8 @@ class LocalDeployer(Deployment):
             new_version = version or _next_version(current.version)
             topology = self._rolled_out(group, settings or {}, new_version)
             old = self.primary_replicas(group)
+            if self.tls:
+                self._rotate_certificate(group)
             new = [self._new_replica(group, topology=topology, serving=False)
                    for _ in range(max(1, len(old)))]
             self.log(f"[supervisor] {group}: rolling out version {new_version} "
