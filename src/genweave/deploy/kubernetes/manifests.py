@@ -94,6 +94,9 @@ class ExportOptions:
     """``NAME[:KEY]`` of a Secret holding the PostgreSQL URL of the stateful groups."""
     volume_size: str = DEFAULT_VOLUME_SIZE
     """The volume of a group that keeps its state in SQLite (a Kubernetes quantity)."""
+    tls: bool = False
+    """Mutual TLS between pods: each group's pods mount the Secret ``APP-GROUP-tls``
+    (``ca.pem``, ``GROUP.pem``, ``GROUP-key.pem`` from ``genweave certs``)."""
 
 
 @dataclass
@@ -128,13 +131,22 @@ def export_manifests(app: App, import_path: str, topology: Topology,
     config_map = resource_name(app.name, "topology")
     manifests = Manifests(notes=list(state.notes))
     manifests.files[SHARED_FILE] = [_config_map(app.name, config_map, topology, options)]
+    if options.tls:
+        manifests.notes.append(
+            f"mutual TLS: create each group's Secret before applying, e.g. genweave certs init "
+            f"{import_path} --dir certs, then per GROUP: genweave certs issue {import_path} GROUP "
+            f"--dir certs && kubectl create secret generic {app.name}-GROUP-tls "
+            "--from-file=certs/ca.pem --from-file=certs/GROUP.pem "
+            "--from-file=certs/GROUP-key.pem")
     for group in topology.groups:
         resources = _resources(group, manifests.notes)
         workloads = [
             Workload(app.name, import_path, group, variant, options.image, options.namespace,
                      options.grace, resources, ports.get(group.name, ()),
                      _interface_hash(app, group), _config_hash(topology, group), config_map,
-                     *_storage(group.name, state, secret, options.volume_size))
+                     *_storage(group.name, state, secret, options.volume_size),
+                     tls_secret=(resource_name(app.name, group.name, suffix="tls")
+                                 if options.tls else None))
             for variant in (None, *group.variants)
         ]
         primary = workloads[0]

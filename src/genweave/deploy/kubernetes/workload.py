@@ -56,6 +56,7 @@ from genweave.deploy.kubernetes.names import (
     selector,
 )
 from genweave.deploy.kubernetes.state import DATA_MOUNT, DATA_VOLUME, DatabaseSecret
+from genweave.deploy.rundir import TLS_DIR_ENV
 from genweave.topology import Group, Resources, Variant
 
 __all__ = [
@@ -76,6 +77,8 @@ PRESTOP_SECONDS: Final = 5
 CPU_UTILISATION_TARGET: Final = 70
 """Percent of its CPU request an autoscaled group's pods aim for."""
 RUN_AS_USER: Final = 10001
+TLS_VOLUME: Final = "tls"
+TLS_MOUNT: Final = "/etc/genweave/tls"
 """The unprivileged user the image creates (``genweave kube dockerfile``) and pods run as."""
 CONFIG_HASH_ANNOTATION: Final = "genweave.dev/config-hash"
 READINESS_PERIOD: Final = 2
@@ -111,6 +114,9 @@ class Workload:
     """The Secret whose database URL the pods get, for a stateful group."""
     volume_size: str | None = None
     """The size of the volume holding the pods' SQLite files; ``None``: no volume."""
+    tls_secret: str | None = None
+    """The Secret holding the group's certificate (``ca.pem``, ``GROUP.pem``,
+    ``GROUP-key.pem``); ``None``: calls between pods are plain TCP."""
 
     @property
     def kind(self) -> str:
@@ -232,6 +238,15 @@ def _pod_spec(workload: Workload) -> dict[str, Any]:
     security: dict[str, Any] = {"runAsNonRoot": True, "runAsUser": RUN_AS_USER,
                                 "runAsGroup": RUN_AS_USER,
                                 "seccompProfile": {"type": "RuntimeDefault"}}
+    volumes: list[dict[str, Any]] = [{"name": "topology", "configMap": {
+        "name": workload.config_map, "items": [{"key": TOPOLOGY_FILE, "path": TOPOLOGY_FILE}]}}]
+    if workload.tls_secret is not None:
+        container["env"].append({"name": TLS_DIR_ENV, "value": TLS_MOUNT})
+        container["volumeMounts"].append({"name": TLS_VOLUME, "mountPath": TLS_MOUNT,
+                                          "readOnly": True})
+        volumes.append({"name": TLS_VOLUME, "secret": {"secretName": workload.tls_secret,
+                                                       "defaultMode": 0o440}})
+        security |= {"fsGroup": RUN_AS_USER}  # the key is readable by the pod's group only
     if workload.volume_size is not None:
         container["volumeMounts"].append({"name": DATA_VOLUME, "mountPath": DATA_MOUNT})
         # A fresh volume belongs to root: the kubelet hands it to the pod's group once.
@@ -245,9 +260,7 @@ def _pod_spec(workload: Workload) -> dict[str, Any]:
         "terminationGracePeriodSeconds": math.ceil(workload.grace) + PRESTOP_SECONDS,
         "securityContext": security,
         "containers": [container],
-        "volumes": [{"name": "topology", "configMap": {
-            "name": workload.config_map,
-            "items": [{"key": TOPOLOGY_FILE, "path": TOPOLOGY_FILE}]}}],
+        "volumes": volumes,
     }
 
 
