@@ -243,6 +243,10 @@ async def serve_replica(options: WorkerOptions) -> int:
     if os.environ.get(TLS_DIR_ENV):  # mutual TLS over TCP, as this group
         use_tls(app.name, TlsFiles.in_directory(Path(os.environ[TLS_DIR_ENV]), options.group))
     log_to_stdout("" if supervised is not None else f"[{worker.where}] ")
+    if options.listen.startswith("tcp:") and not os.environ.get(TLS_DIR_ENV):
+        logger.warning("calls over %s are plain TCP: callers are not authenticated and their "
+                       "group is taken at its word; set $%s to a directory of certificates "
+                       "('genweave certs') for mutual TLS", options.listen, TLS_DIR_ENV)
     return await worker.run()
 
 
