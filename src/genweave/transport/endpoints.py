@@ -16,7 +16,7 @@ from genweave.errors import Unavailable
 from genweave.transport.client import ClientConnection
 from genweave.transport.memory import connect_pair
 from genweave.transport.server import RequestDispatcher, ServerConnection
-from genweave.transport.tls import tls_contexts
+from genweave.transport.tls import InPlaceReads, tls_contexts
 
 __all__ = ["connect", "listen", "memory_servers"]
 
@@ -48,8 +48,10 @@ async def listen(address: str, dispatcher: RequestDispatcher,
     if scheme == "tcp":
         host, _, port = rest.rpartition(":")
         contexts = tls_contexts(dispatcher.welcome.app)
-        server = await loop.create_server(factory, host, int(port),
-                                          ssl=tls or (contexts[0] if contexts else None))
+        context = tls or (contexts[0] if contexts else None)
+        server = await loop.create_server(
+            factory if context is None else lambda: InPlaceReads(factory()), host, int(port),
+            ssl=context)
         bound_port = server.sockets[0].getsockname()[1]
         return server, f"tcp:{host}:{bound_port}"
     raise ValueError(f"unknown address scheme in {address!r}")
@@ -75,7 +77,9 @@ async def connect(address: str, factory: Callable[[], ClientConnection],
                 protocol = factory()
                 contexts = tls_contexts(protocol.app)
                 tls = protocol.tls or (contexts[1] if contexts else None)
-                await loop.create_connection(lambda: protocol, host, int(port), ssl=tls)
+                await loop.create_connection(
+                    lambda: protocol if tls is None else InPlaceReads(protocol), host, int(port),
+                    ssl=tls)
             else:
                 raise ValueError(f"unknown address scheme in {address!r}")
             await protocol.handshake()

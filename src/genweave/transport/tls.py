@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from pathlib import Path
 from typing import Final
@@ -25,6 +26,7 @@ from typing import Final
 import msgspec
 
 __all__ = [
+    "InPlaceReads",
     "TlsFiles",
     "client_context",
     "identity_uri",
@@ -34,6 +36,7 @@ __all__ = [
 ]
 
 URI_PREFIX: Final = "spiffe://genweave/"
+READ_BUFFER: Final = 64 * 1024
 
 
 class TlsFiles(msgspec.Struct, frozen=True):
@@ -100,3 +103,38 @@ def use_tls(app: str, files: TlsFiles | None) -> None:
 def tls_contexts(app: str) -> tuple[ssl.SSLContext, ssl.SSLContext] | None:
     """The (server, client) contexts registered for ``app``, if any."""
     return _contexts.get(app)
+
+
+class InPlaceReads(asyncio.BufferedProtocol):
+    """Hands ``protocol`` what a TLS transport decrypts, read into one buffer kept per connection.
+
+    Given a plain ``Protocol``, uvloop's TLS transport allocates a 256 KiB
+    ``bytes`` for every read (an mmap, mremap and munmap per message: the
+    largest part of TLS's cost per call); given a ``BufferedProtocol`` it
+    decrypts into the buffer offered.  Only the bytes read are copied on.
+    """
+
+    def __init__(self, protocol: asyncio.Protocol) -> None:
+        self.protocol = protocol
+        self._buffer = bytearray(READ_BUFFER)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.protocol.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.protocol.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.protocol.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.protocol.resume_writing()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return memoryview(self._buffer)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.protocol.data_received(bytes(self._buffer[:nbytes]))
+
+    def eof_received(self) -> bool | None:
+        return self.protocol.eof_received()
