@@ -42,6 +42,7 @@ from genweave.transport.tls import identity_uri
 __all__ = [
     "ADMIN",
     "CONTROL",
+    "Grant",
     "allowed_callers",
     "callee_grants",
     "granted_calls",

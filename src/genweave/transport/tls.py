@@ -5,8 +5,9 @@ Every replica and the deployer hold a certificate issued by the app's CA
 and the identity: ``spiffe://genweave/APP/GROUP``.  Both sides require TLS 1.3
 and a certificate from that CA: a server refuses a client without one, and a
 client refuses a server without one.  Host names are not checked (replicas
-move between addresses); the URI is, by the layer above, which knows whom it
-meant to reach.
+move between addresses); the URI is: a caller requires the callee's
+certificate to name the group its handshake names (``ClientConnection``), and
+the runtime turns the caller's into the identity its calls are checked against.
 
 A process registers its certificate per app with ``use_tls``; from then on
 ``listen`` and ``connect`` wrap every TCP connection of that app in TLS.
