@@ -24,6 +24,16 @@ servers stayed busy after the last answer (work done for callers who had left).
 Each client gives up after ``CLIENT_TIMEOUT_S``, so an unbounded run ends; a
 timed-out request counts as failed, not in the latencies.
 
+Then ``bounded + slow clients``: the bounded deployment again, at ``SLOW_LOADS``,
+with the same open-loop load beside a few hundred connections that hold the
+gateway without being clients (:class:`SlowClients`: headers trickled, issue
+18's slow bodies, streams never read).  The gateway keeps genweave's default
+time limits, so within a run it drops none of them for being slow; it reads
+bodies before admitting them, and past ``max_reading_requests`` the body
+arriving longest gives way.  Every client is on 127.0.0.1, so the per-client
+bounds are off in every deployment (they would refuse the load with the
+attackers).
+
 Deployments alternate within each load and repeat, in a rotating order, so a
 burst of outside load on this small shared machine hits all of them; the servers are
 left to go idle between runs; results are medians over repeats.
@@ -40,7 +50,9 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import socket
 import statistics
+import struct
 import sys
 import time
 import urllib.parse
@@ -80,17 +92,34 @@ COST_MS: Final = WorkerSettings().cost_ms
 BOUNDED: Final = "bounded"
 DEFAULTS: Final = "defaults"
 UNBOUNDED_KEY: Final = "unbounded"
+SLOW_KEY: Final = "bounded + slow clients"
 BOUNDED_IN_FLIGHT: Final = 8
 BOUNDED_CONCURRENT: Final = 64
 UNBOUNDED: Final = 1_000_000
 CAPACITY_IN_FLIGHT: Final = 32
 LOADS: Final = (0.5, 1.0, 2.0, 3.0)
 LOW, HIGH = LOADS[0], LOADS[-1]
+SLOW_LOADS: Final = (LOW, 1.0)
 CLIENT_TIMEOUT_S: Final = 2.0
 PREFILL_CONNECTIONS: Final = 64
 GATEWAY_REFUSAL: Final = b"the gateway is at its limit"
 """In the body of the gateway's own 503 (``genweave.gateway.api``); the worker's names it."""
 SHED: Final = frozenset({HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.TOO_MANY_REQUESTS})
+NO_PER_CLIENT_BOUNDS: Final = {"max_connections_per_client": 0, "max_requests_per_client": 0}
+"""Every request comes from 127.0.0.1: per-client bounds would refuse the load itself."""
+
+SLOW_HEADERS: Final = 100
+SLOW_BODIES: Final = 300
+"""More than the gateway's ``max_reading_requests`` (256 by default)."""
+SLOW_READERS: Final = 20
+DRIP_S: Final = 1.0
+"""A slow sender sends a byte this often: always within the limits it is held to."""
+SLOW_HEADER_START: Final = b"POST /work HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+SLOW_BODY_START: Final = (b"POST /work HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          b"Content-Length: 100000\r\n\r\n{")
+ENDLESS_STREAM: Final = post("/stream", b'{"events": 1000000, "size": 65536}')
+SMALL_RCVBUF: Final = 4096
+TCP_ESTABLISHED: Final = 1
 
 LAUNCH_AHEAD_NS: Final = 200_000
 """Arrivals due this soon are sent at once: a timer cannot wake the loop more precisely."""
@@ -111,6 +140,10 @@ MAX_REFUSAL_RATIO: Final = 1.0
 """At 3x capacity, a refusal comes at least as fast as an answer (p99 against p99)."""
 MIN_GOODPUT: Final = 0.8
 """At 3x capacity, the bounded deployment still answers this share of its capacity."""
+MAX_SLOW_P99_GROWTH: Final = 3.0
+"""With slow clients, p99 at most this many times the bounded p99 at the same load."""
+MIN_SLOW_GOODPUT: Final = 0.95
+"""With slow clients, accepted req/s at least this share of the bounded deployment's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +257,8 @@ def topology(key: str) -> Topology:
                    if g.name == worker else g for g in base.groups)
     return msgspec.structs.replace(
         base, name=f"microservices-{key}", groups=groups,
-        settings={"Gateway": {"max_concurrent": limits.max_concurrent}})
+        settings={"Gateway": {"max_concurrent": limits.max_concurrent,
+                              "limits": NO_PER_CLIENT_BOUNDS}})
 
 
 def _quiet(line: str) -> None:
@@ -373,11 +407,86 @@ async def wait_idle(pids: Sequence[int]) -> float:
     return max(0.0, time.perf_counter() - start - IDLE_POLL_S)
 
 
-async def _load_run(running: Running, rate: float, seconds: float,
-                    seed: int) -> dict[str, float | None]:
+def _tcp_state(sock: socket.socket) -> int:
+    """This end's state in the kernel (``tcpi_state``): 1 while established."""
+    return int(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, struct.calcsize("B"))[0])
+
+
+class SlowClients:
+    """Connections that hold the gateway without being clients, kept up until ``stop()``.
+
+    ``SLOW_HEADERS`` trickle a request's headers and ``SLOW_BODIES`` the body of a
+    ``POST /work`` declaring 100,000 bytes (issue 18's attack), a byte every
+    ``DRIP_S``; ``SLOW_READERS`` ask for an endless stream and never read it.  A
+    connection the gateway drops is opened again.
+
+    Example::
+
+        slow = SlowClients("127.0.0.1", 8000)
+        await slow.start()
+        ...                          # the load to measure
+        opened, dropped = await slow.stop()
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.opened = 0
+        self.dropped = 0
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Open every connection; return once all are open."""
+        spawn = asyncio.get_running_loop().create_task
+        self._tasks = [
+            *(spawn(self._hold(SLOW_HEADER_START, b"s")) for _ in range(SLOW_HEADERS)),
+            *(spawn(self._hold(SLOW_BODY_START, b" ")) for _ in range(SLOW_BODIES)),
+            *(spawn(self._hold(ENDLESS_STREAM, None, SMALL_RCVBUF)) for _ in range(SLOW_READERS)),
+        ]
+        start = time.perf_counter()
+        while self.opened < len(self._tasks) and time.perf_counter() - start < MAX_IDLE_WAIT_S:
+            await asyncio.sleep(IDLE_POLL_S)
+
+    async def stop(self) -> tuple[int, int]:
+        """Close them all; how many connections were opened, and how many the gateway dropped."""
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+        return self.opened, self.dropped
+
+    async def _hold(self, start: bytes, drip: bytes | None, rcvbuf: int | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            with socket.socket() as sock:
+                if rcvbuf is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                sock.setblocking(False)
+                await loop.sock_connect(sock, (self.host, self.port))
+                await loop.sock_sendall(sock, start)
+                self.opened += 1
+                while not self._stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(DRIP_S):
+                            await self._stop.wait()
+                    if _tcp_state(sock) != TCP_ESTABLISHED:
+                        self.dropped += 1
+                        break
+                    if drip is not None:
+                        with contextlib.suppress(OSError):  # dropped meanwhile: seen next time
+                            sock.send(drip)
+
+
+async def _load_run(running: Running, rate: float, seconds: float, seed: int,
+                    slow: bool = False) -> dict[str, float | None]:
     await running.client.refresh(PREFILL_CONNECTIONS)
+    attack = SlowClients(running.client.host, running.client.port)
+    if slow:  # the load meets the held connections, not the burst of their opening
+        await attack.start()
+        await wait_idle(running.pids())
     outcome = await open_loop(running.client, rate, seconds, seed)
-    return summarize(outcome, seconds, await wait_idle(running.pids()))
+    opened, dropped = await attack.stop()
+    summary = summarize(outcome, seconds, await wait_idle(running.pids()))
+    return summary | ({"slow_opened": opened, "slow_dropped": dropped} if slow else {})
 
 
 def median_of(runs: Sequence[dict[str, float | None]]) -> dict[str, float | None]:
@@ -402,6 +511,8 @@ async def measure(sizes: Sizes) -> dict[str, Any]:
         capacity = median_summary(capacity_runs)["calls_per_s"]
         runs: dict[str, dict[float, list[dict[str, float | None]]]] = {
             d.key: {load: [] for load in LOADS} for d in deployments}
+        runs[SLOW_KEY] = {load: [] for load in SLOW_LOADS}
+        bounded = next(d for d in deployments if d.key == BOUNDED)
         for repeat in range(sizes.repeats):
             print(f"repeat {repeat + 1}/{sizes.repeats}", file=sys.stderr, flush=True)
             for step, load in enumerate(LOADS):
@@ -410,6 +521,9 @@ async def measure(sizes: Sizes) -> dict[str, Any]:
                     seed = repeat * len(LOADS) + step  # both deployments see the same arrivals
                     runs[running.key][load].append(
                         await _load_run(running, load * capacity, sizes.seconds, seed))
+                if load in SLOW_LOADS:  # the same arrivals, with slow clients beside them
+                    runs[SLOW_KEY][load].append(await _load_run(
+                        bounded, load * capacity, sizes.seconds, seed, slow=True))
     return {
         "bench": "overload",
         "environment": environment(
@@ -419,6 +533,8 @@ async def measure(sizes: Sizes) -> dict[str, Any]:
             limits={key: dataclasses.asdict(limits) for key, limits in CASES.items()},
             client="raw asyncio keep-alive, one connection per request in flight, Poisson "
                    "arrivals",
+            slow_clients={"headers": SLOW_HEADERS, "bodies": SLOW_BODIES,
+                          "readers": SLOW_READERS, "drip_s": DRIP_S},
         ),
         "capacity": {"median": median_summary(capacity_runs), "repeats": capacity_runs},
         "cases": {
@@ -458,6 +574,16 @@ def goals(cases: dict[str, Any]) -> list[dict[str, Any]]:
             (f"{key}: accepted req/s at {HIGH:g}x / capacity", goodput,
              f">= {MIN_GOODPUT:g}", goodput is not None and goodput >= MIN_GOODPUT),
         ]
+    for load in SLOW_LOADS:
+        growth = _ratio(_p99(cases, SLOW_KEY, load), _p99(cases, BOUNDED, load))
+        kept = _ratio(cases[SLOW_KEY][str(load)]["median"]["accepted_per_s"],
+                      cases[BOUNDED][str(load)]["median"]["accepted_per_s"])
+        rows += [
+            (f"{SLOW_KEY}: p99 at {load:g}x / bounded p99 there", growth,
+             f"<= {MAX_SLOW_P99_GROWTH:g}", _at_most(growth, MAX_SLOW_P99_GROWTH)),
+            (f"{SLOW_KEY}: accepted req/s at {load:g}x / bounded there", kept,
+             f">= {MIN_SLOW_GOODPUT:g}", kept is not None and kept >= MIN_SLOW_GOODPUT),
+        ]
     return [goal(g, m, t, met) for g, m, t, met in rows]
 
 
@@ -486,9 +612,13 @@ def render(report: dict[str, Any]) -> str:
     headers = ["deployment", "load", "offered req/s", "accepted req/s", "refused %",
                "timed out %", "errors %", "p50 ms", "p99 ms", "refusal p99 ms",
                f"p99 / p99 at {LOW:g}x", "p99 / unbounded p99", "busy after s"]
-    limits = env["limits"][BOUNDED]
+    limits, slow = env["limits"][BOUNDED], env["slow_clients"]
+    attacks = "; ".join(f"at {c['offered_x']:g}x, {c['median']['slow_opened']:.0f} opened and "
+                        f"{c['median']['slow_dropped']:.0f} dropped per run"
+                        for c in cases[SLOW_KEY].values())
     return "\n".join([
-        "# overload: bounded queues against unbounded ones, from 0.5x to 3x capacity",
+        "# overload: bounded queues against unbounded ones, from 0.5x to 3x capacity, and "
+        "slow clients",
         "",
         f"{env['date']}, Python {env['python']}, {env['cpu_count']} CPUs, {env['loop']}, "
         f"load {env['load_average'][0]}; median of {env['repeats']} repeats of "
@@ -500,7 +630,11 @@ def render(report: dict[str, Any]) -> str:
         f"{limits['max_concurrent']}; "
         f"defaults: genweave's ({DEFAULT_MAX_IN_FLIGHT} and {DEFAULT_MAX_CONCURRENT}); "
         f"unbounded: both limits {UNBOUNDED:,}. Client: "
-        f"{env['client']}, giving up after {env['client_timeout_s']:g} s.",
+        f"{env['client']}, giving up after {env['client_timeout_s']:g} s. "
+        f"{SLOW_KEY}: the bounded deployment with {slow['headers']} connections trickling "
+        f"headers, {slow['bodies']} trickling a 100,000-byte body (a byte every "
+        f"{slow['drip_s']:g} s) and {slow['readers']} never reading an endless stream beside "
+        f"the load ({attacks}). Per-client bounds off (every client is 127.0.0.1).",
         "",
         markdown_table(headers, rows),
         "",
@@ -510,7 +644,11 @@ def render(report: dict[str, Any]) -> str:
         "after: how long the servers kept working once the last answer (or timeout) came, "
         "on requests whose callers had left. A refusal is decided by the gateway's router, "
         "which holds each caller to the worker's max_in_flight, so it costs no round trip "
-        "through the busy worker; the worker refuses too when several callers add up past it.",
+        "through the busy worker; the worker refuses too when several callers add up past it. "
+        "The slow clients are held to genweave's default time limits (10 s for headers, 10 s "
+        "plus 1 s per KiB for a body, 30 s for a stalled answer), so within a run the gateway "
+        "drops only the slow bodies that give way to newer ones past max_reading_requests; "
+        "tests/gateway/test_hostile_clients.py drops them all under 1 s limits.",
         "",
         goals_table(report["goals"]),
     ])
