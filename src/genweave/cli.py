@@ -124,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="a Secret holding the PostgreSQL URL of the groups that keep state "
                         "(key default: url); without it such a group keeps SQLite on a volume, "
                         "one replica")
+    export.add_argument("--tls", action="store_true",
+                        help="mutual TLS between pods: each group mounts the Secret "
+                        "APP-GROUP-tls made from 'genweave certs' files")
     build = kube_commands.add_parser("dockerfile", help="write the container build file")
     build.add_argument("app", help="MODULE:APP")
     _topology_flags(build)
@@ -350,7 +353,7 @@ def _kube(args: argparse.Namespace) -> int:
         return 0
     manifests = export_manifests(app, args.app, topology,
                                  ExportOptions(args.image, args.namespace, args.grace,
-                                               args.database_secret))
+                                               args.database_secret, tls=args.tls))
     for path in write_manifests(manifests, args.output, args.app):
         print(f"wrote {path}")
     for note in manifests.notes:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
 from examples.hello import app as hello
 from kube_manifests import container, export, find
 from kubernetes_validate.utils import validate
 
+from genweave.cli import main
 from genweave.deploy.kubernetes import ExportOptions, export_manifests
 from genweave.deploy.rundir import TLS_DIR_ENV
 from genweave.topology import preset
@@ -39,3 +41,13 @@ def test_the_export_says_how_to_create_the_secrets() -> None:
 def test_without_tls_nothing_is_mounted(tmp_path: Path) -> None:
     documents = export(hello, HELLO, preset("microservices", hello), tmp_path)
     assert all(env["name"] != TLS_DIR_ENV for env in container(documents, "hello-greeter")["env"])
+
+
+def test_the_command_line_turns_it_on_with_tls(tmp_path: Path) -> None:
+    assert main(["kube", "export", HELLO, "-t", "microservices", "--image", "registry.example/h:1",
+                 "--tls", "-o", str(tmp_path)]) == 0
+    deployment = next(d for d in yaml.safe_load_all((tmp_path / "group-greeter.yaml").read_text())
+                      if d["kind"] == "Deployment")
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "tls", "secret": {"secretName": "hello-greeter-tls", "defaultMode": 0o440}} \
+        in volumes
