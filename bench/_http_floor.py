@@ -112,7 +112,9 @@ async def _serve(kind: str, http: str) -> None:
     import uvicorn
 
     app = starlette_app() if kind == "starlette" else asgi_app
-    # The same uvicorn options as genweave's HttpServer, so only the app differs.
+    # Plain uvicorn, as a team would run a bare app: genweave's HttpServer adds its limits on
+    # slow and hostile clients (gateway/protocol.py and the Api's layers), and their cost is
+    # part of what this floor measures.
     config = uvicorn.Config(app, http=http, lifespan="off", access_log=False, log_config=None,
                             server_header=False)
     server = uvicorn.Server(config)

@@ -51,7 +51,7 @@ from conftest import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.process]
 
-GATEWAY: Final = Path(__file__).with_name("limited_gateway.py")
+GATEWAY: Final = Path(__file__).resolve().parents[1] / "apps" / "limited_gateway.py"
 HEADER_TIMEOUT: Final = 1.0
 BODY_TIMEOUT: Final = 1.0
 WRITE_TIMEOUT: Final = 1.0

@@ -13,7 +13,7 @@ own:
 
 Run::
 
-    python tests/gateway/limited_gateway.py '{"limits": {...}, "max_concurrent": 64}'
+    python tests/apps/limited_gateway.py '{"limits": {...}, "max_concurrent": 64}'
 
 It prints its URL on one line, then serves until SIGTERM.
 """
