@@ -14,64 +14,32 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 from genweave.application import App
 from genweave.deploy.attach import default_rundir
-from genweave.deploy.invoke import invoke
 from genweave.deploy.local import log_to_stderr
 from genweave.deploy.ray.deployer import RayDeployer
+from genweave.deploy.serve import Foreground
 from genweave.topology import Topology
 
 __all__ = ["RayService"]
 
 
-class RayService:
+class RayService(Foreground[RayDeployer]):
     """Runs an app on a Ray cluster in the foreground (see the module docstring)."""
+
+    where: ClassVar[str] = " on Ray"
 
     def __init__(self, app: App, topology: Topology, import_path: str, *,
                  address: str | None = None, rundir: Path | None = None,
                  call: str | None = None, out: Callable[[str], None] = print,
                  log: Callable[[str], None] = log_to_stderr) -> None:
-        self.rundir = rundir or default_rundir(app.name)
-        self.deployer = RayDeployer(app, topology, import_path=import_path, address=address,
-                                    rundir=self.rundir, log=log)
-        self.call = call
-        self.out = out
-        self.signals: asyncio.Queue[signal.Signals] = asyncio.Queue()
-        self.should_exit = False
-
-    async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.signals.put_nowait, sig)
-        await self.deployer.start()
-        try:
-            self.out(self.describe())
-            if self.call:
-                try:
-                    await invoke(self.deployer, self.call, self.out)
-                except Exception as exc:
-                    self.out(f"call failed: {type(exc).__name__}: {exc}")
-            self.out("serving on Ray; press Ctrl-C to stop")
-            while not self.should_exit:
-                sig = await self.signals.get()
-                getattr(self, f"handle_{sig.name.lower()}")()
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-            await self.deployer.stop()
-        return 0
-
-    def handle_sigint(self) -> None:
-        self.out("stopping: finishing calls in flight (Ctrl-C again does not hurry it)")
-        self.should_exit = True
-
-    def handle_sigterm(self) -> None:
-        self.should_exit = True
+        rundir = rundir or default_rundir(app.name)
+        super().__init__(RayDeployer(app, topology, import_path=import_path, address=address,
+                                     rundir=rundir, log=log), rundir, call, out)
 
     def describe(self) -> str:
         deployer = self.deployer
