@@ -14,39 +14,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from bank_app import APP, TOPOLOGY, Vault
 from cryptography import x509
 
-from genweave import App, PermissionDenied, Ref, Unavailable, component
+from genweave import PermissionDenied, Unavailable
 from genweave.component import spec_of
 from genweave.deploy.certs import CertificateError, create_ca, issue
 from genweave.runtime.authorization import granted_calls
 from genweave.runtime.callee import Callee
-from genweave.topology import Group, Topology
 from genweave.transport.client import ClientConnection
 from genweave.transport.endpoints import connect, listen
 from genweave.transport.tls import TlsFiles, client_context, server_context
-
-
-@component(name="Vault")
-class Vault:
-    async def secret(self) -> str:
-        return "42"
-
-
-@component(name="Teller")
-class Teller:
-    vault: Ref[Vault]
-
-
-@component(name="Lobby")
-class Lobby:
-    async def enter(self) -> str:
-        return "hi"
-
-
-APP = App("bank", [Teller, Vault, Lobby])
-TOPOLOGY = Topology("t", (Group("teller", ("Teller",)), Group("vault", ("Vault",)),
-                          Group("lobby", ("Lobby",))))
 
 
 @pytest.fixture(scope="module")

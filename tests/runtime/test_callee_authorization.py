@@ -13,40 +13,18 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from bank_app import APP, TOPOLOGY, Vault
 
-from genweave import App, PermissionDenied, Ref, component
+from genweave import PermissionDenied
 from genweave.codec import encoder
 from genweave.component import spec_of
 from genweave.gateway.errors import from_call_error
 from genweave.observe.metrics import REGISTRY
 from genweave.runtime.authorization import granted_calls
 from genweave.runtime.callee import Callee
-from genweave.topology import Group, Topology
 from genweave.transport.client import ClientConnection
 from genweave.transport.endpoints import connect, listen
 from genweave.transport.messages import HEADER, Failure, Request, message_decoder
-
-
-@component(name="Vault")
-class Vault:
-    async def secret(self) -> str:
-        return "42"
-
-
-@component(name="Teller")
-class Teller:
-    vault: Ref[Vault]
-
-
-@component(name="Lobby")
-class Lobby:
-    async def enter(self) -> str:
-        return "hi"
-
-
-APP = App("bank", [Teller, Vault, Lobby])
-TOPOLOGY = Topology("t", (Group("teller", ("Teller",)), Group("vault", ("Vault",)),
-                          Group("lobby", ("Lobby",))))
 
 
 @pytest.fixture
