@@ -13,6 +13,7 @@ one for a write transaction, one for a consistent read-only snapshot.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -61,42 +62,42 @@ class Listener(Protocol):
     def close(self) -> None: ...
 
 
-class Database:
+class Database(abc.ABC):
     """A database of either backend; subclasses say how to connect."""
 
     location: Location
     dialect: Dialect
 
+    @abc.abstractmethod
     def read(self) -> contextlib.AbstractContextManager[Session]:
         """A session for reads, each statement on its own (autocommit)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def transaction(self) -> contextlib.AbstractContextManager[Session]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def snapshot(self) -> contextlib.AbstractContextManager[Session]:
         """A read-only transaction whose statements all see the same committed state."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def lock_schema(self, db: Session) -> None:
         """Serialises schema migrations by every process (inside a transaction)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def notify(self, db: Session, channel: str, payload: str) -> None:
         """Tells the channel's listeners, once the transaction of ``db`` commits."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def listen(self, channel: str, on_notify: Callable[[str], None],
                on_connect: Callable[[], None]) -> Listener | None:
         """Calls ``on_notify(payload)`` for each notification on ``channel``, from a thread,
         and ``on_connect()`` each time it (re)connects (notifications may have been missed).
         ``None`` where the backend has no notifications (readers then rely on polling)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def close(self) -> None:
         """Closes every connection; the database must not be used afterwards."""
-        raise NotImplementedError
 
     def __enter__(self) -> Database:
         return self

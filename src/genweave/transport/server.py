@@ -14,6 +14,7 @@ receives as a ``Failure`` with id 0 before the connection closes.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import functools
 from collections.abc import AsyncGenerator
@@ -40,7 +41,7 @@ from genweave.transport.peer import Peer, peer_of
 __all__ = ["RequestDispatcher", "ServerConnection"]
 
 
-class RequestDispatcher:
+class RequestDispatcher(abc.ABC):
     """What a replica's connections hand every request to; the runtime subclasses it.
 
     ``welcome`` is what the replica announces in the handshake.  ``dispatch``
@@ -67,10 +68,10 @@ class RequestDispatcher:
         to refuse it.  This one trusts everyone and names no one."""
         return ""
 
+    @abc.abstractmethod
     def dispatch(self, request: Request,
                  connection: ServerConnection) -> asyncio.Task[Any] | None:
         """Take ``request``: answer it now and return ``None``, or return the task answering it."""
-        raise NotImplementedError
 
 
 class ServerConnection(FramedProtocol):
