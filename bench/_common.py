@@ -137,8 +137,23 @@ def environment(**extra: Any) -> dict[str, Any]:
         "genweave": genweave.__version__,
         "msgspec": msgspec.__version__,
         "uvloop": uvloop_version,
+        "loop": _running_loop(),
         **extra,
     }
+
+
+def machine_line(env: Mapping[str, Any]) -> str:
+    """The start of every report's second line: when, on what, under which event loop."""
+    return f"{env['date']}, Python {env['python']}, {env['cpu_count']} CPUs, {env['loop']}"
+
+
+def _running_loop() -> str | None:
+    """The running event loop's class (``uvloop.Loop``), or None outside one."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return f"{type(loop).__module__}.{type(loop).__name__}"
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

@@ -34,6 +34,7 @@ from _common import (
     environment,
     goal,
     goals_table,
+    machine_line,
     markdown_table,
     median_summary,
 )
@@ -120,7 +121,7 @@ async def measure(sizes: Sizes) -> dict[str, Any]:
     results = {f"{mode}/{callers}": {"mode": mode, "callers": callers,
                                      "median": median_summary(rs), "runs": rs}
                for (mode, callers), rs in runs.items()}
-    env = environment(repeats=sizes.repeats, sizes=sizes.name, loop=_loop_name(),
+    env = environment(repeats=sizes.repeats, sizes=sizes.name,
                       model=encoder.name, max_wait_ms=MAX_WAIT * 1_000)
     return {"bench": "batching", "environment": env, "cases": results}
 
@@ -149,7 +150,7 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join([
         "# batching: the sentence encoder behind a dynamic batcher",
         "",
-        f"{env['date']}, Python {env['python']}, {env['cpu_count']} CPUs, {env['loop']}, "
+        f"{machine_line(env)}, "
         f"load {env['load_average'][0]}; median of {env['repeats']} repeats; "
         f"{env['model']}, batches of up to {MODES['batched']} gathered for at most "
         f"{env['max_wait_ms']:g} ms.",
@@ -159,10 +160,6 @@ def render(report: dict[str, Any]) -> str:
         goals_table(report["goals"]),
     ])
 
-
-def _loop_name() -> str:
-    loop = asyncio.get_running_loop()
-    return f"{type(loop).__module__}.{type(loop).__name__}"
 
 
 def main(argv: list[str] | None = None) -> int:

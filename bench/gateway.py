@@ -48,6 +48,7 @@ from _common import (
     environment,
     goal,
     goals_table,
+    machine_line,
     markdown_table,
     median_summary,
     sequential,
@@ -327,7 +328,7 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join([
         "# gateway: HTTP -> A -> B, genweave against bare uvicorn",
         "",
-        f"{env['date']}, Python {env['python']}, {env['cpu_count']} CPUs, {env['loop']}, "
+        f"{machine_line(env)}, "
         f"uvicorn with {env['http']}, load {env['load_average'][0]}; median of "
         f"{env['repeats']} repeats of {env['requests']['sequential']} sequential and "
         f"{env['requests']['in_flight']} concurrent requests; client: {env['client']}. "

@@ -33,7 +33,6 @@ BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THR
 for _variable in BLAS_THREAD_VARIABLES:
     os.environ.setdefault(_variable, "1")
 
-import asyncio  # noqa: E402
 import dataclasses  # noqa: E402
 import itertools  # noqa: E402
 import sys  # noqa: E402
@@ -49,6 +48,7 @@ from _common import (  # noqa: E402
     environment,
     goal,
     goals_table,
+    machine_line,
     markdown_table,
     median_summary,
 )
@@ -139,7 +139,7 @@ async def measure(sizes: Sizes) -> dict[str, Any]:
                                      "median": median_summary(rs), "runs": rs}
                for (mode, callers), rs in runs.items()}
     env = environment(repeats=sizes.repeats, sizes=sizes.name, max_tokens=sizes.max_tokens,
-                      loop=_loop_name(), blas_threads=os.environ["OPENBLAS_NUM_THREADS"])
+                      blas_threads=os.environ["OPENBLAS_NUM_THREADS"])
     return {"environment": env, "cases": results}
 
 
@@ -171,7 +171,7 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join([
         "# generation: the built-in model, batched vs unbatched",
         "",
-        f"{env['date']}, Python {env['python']}, {env['cpu_count']} CPUs, {env['loop']}, "
+        f"{machine_line(env)}, "
         f"load {env['load_average'][0]}; median of {env['repeats']} repeats; "
         f"{env['blas_threads']} BLAS thread(s); TinyLM, "
         f"up to {env['max_tokens']} tokens per request (temperature {TEMPERATURE}, "
@@ -182,10 +182,6 @@ def render(report: dict[str, Any]) -> str:
         goals_table(report["goals"]),
     ])
 
-
-def _loop_name() -> str:
-    loop = asyncio.get_running_loop()
-    return f"{type(loop).__module__}.{type(loop).__name__}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,6 +53,7 @@ from _common import (
     environment,
     goal,
     goals_table,
+    machine_line,
     markdown_table,
     median_summary,
     sequential,
@@ -339,7 +340,7 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join([
         "# hops: the cost of one call",
         "",
-        f"{env['date']}, Python {env['python']}, {env['cpu_count']} CPUs, {env['loop']}, "
+        f"{machine_line(env)}, "
         f"load {env['load_average'][0]}; median of {env['repeats']} repeats; "
         f"payload {env['payload_bytes']}-byte str echoed back.",
         "",

@@ -31,6 +31,7 @@ from _common import (
     environment,
     goal,
     goals_table,
+    machine_line,
     markdown_table,
     median_summary,
 )
@@ -160,7 +161,7 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join([
         "# operations: what selective scaling and rollouts buy",
         "",
-        f"{env['date']}, Python {env['python']}, {env['cpu_count']} CPUs, {env['loop']}, "
+        f"{machine_line(env)}, "
         f"load {env['load_average'][0]}; median of {env['repeats']} repeats; "
         f"{env['in_flight']} callers; Infer burns {env['cost_ms']:g} ms of CPU per call.",
         "",

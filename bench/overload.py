@@ -70,6 +70,7 @@ from _common import (
     environment,
     goal,
     goals_table,
+    machine_line,
     markdown_table,
     median_summary,
 )
@@ -620,7 +621,7 @@ def render(report: dict[str, Any]) -> str:
         "# overload: bounded queues against unbounded ones, from 0.5x to 3x capacity, and "
         "slow clients",
         "",
-        f"{env['date']}, Python {env['python']}, {env['cpu_count']} CPUs, {env['loop']}, "
+        f"{machine_line(env)}, "
         f"load {env['load_average'][0]}; median of {env['repeats']} repeats of "
         f"{env['seconds_per_run']:g} s per load. HTTP -> Gateway -> Worker "
         f"({env['worker_cost_ms']:g} ms of CPU per call), microservices (two processes). "
