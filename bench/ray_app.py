@@ -1,4 +1,4 @@
-"""The components ``bench/ray.py`` runs on Ray; the replicas' processes import this module.
+"""The components ``bench/on_ray.py`` runs on Ray; the replicas' processes import this module.
 
 ``Prober`` times calls to ``Echo`` from inside its own replica, so the number
 is one genweave hop between two Ray actors on two nodes, with nothing of the

@@ -23,32 +23,23 @@ HTTP -> A -> B's p50 on genweave at most ``MAX_HTTP_RATIO`` x Ray Serve's.
 
 Run::
 
-    .venv/bin/python bench/ray.py          # about two minutes; writes results/ray.*
-    .venv/bin/python bench/ray.py --quick  # smoke run; saves only with --out
-
-This file is named like the ``ray`` package, so its own directory moves to the
-end of ``sys.path`` before Ray is imported; the replicas import ``ray_app``
-from a directory holding only it.
+    .venv/bin/python bench/on_ray.py          # about two minutes; writes results/on_ray.*
+    .venv/bin/python bench/on_ray.py --quick  # smoke run; saves only with --out
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-BENCH_DIR: Final = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR] + [str(BENCH_DIR)]
-
-import ray  # noqa: E402
-from _common import (  # noqa: E402
+import ray
+from _common import (
     Run,
     bench_main,
     environment,
@@ -58,13 +49,14 @@ from _common import (  # noqa: E402
     median_summary,
     sequential,
 )
-from _http_client import KeepAliveClient, post  # noqa: E402
-from ray import serve  # noqa: E402
-from ray.cluster_utils import Cluster  # noqa: E402
+from _http_client import KeepAliveClient, post
+from ray import serve
+from ray.cluster_utils import Cluster
 
-import genweave  # noqa: E402
-from genweave.deploy.ray import RayDeployer  # noqa: E402
+import genweave
+from genweave.deploy.ray import RayDeployer
 
+BENCH_DIR: Final = Path(__file__).resolve().parent
 PAYLOAD_BYTES: Final = 32
 MAX_HOP_RATIO: Final = 0.2
 MAX_HTTP_RATIO: Final = 0.1
@@ -82,7 +74,6 @@ class Sizes:
 
 FULL: Final = Sizes("full", repeats=3, calls=1_000)
 QUICK: Final = Sizes("quick", repeats=1, calls=200)
-APP_MODULES: Final = ("ray_app.py", "gateway_app.py", "_http_floor.py")
 
 
 class RayEcho:
@@ -138,14 +129,6 @@ def _timed(latencies: list[int]) -> dict[str, float]:
     return Run(latencies, sum(latencies)).summary()
 
 
-def _app_dir() -> Path:
-    """A directory holding only the apps' modules (bench/ holds this file, named ``ray``)."""
-    where = Path(tempfile.mkdtemp(prefix="genweave-raybench-"))
-    for name in APP_MODULES:
-        (where / name).symlink_to(BENCH_DIR / name)
-    return where
-
-
 async def _http(url: str, calls: int) -> dict[str, float]:
     client = await KeepAliveClient.connect(url, 1)
     try:
@@ -156,10 +139,9 @@ async def _http(url: str, calls: int) -> dict[str, float]:
 
 
 async def measure(sizes: Sizes) -> dict[str, Any]:
-    app_dir = _app_dir()
+    # Ray's workers import the apps (ray_app) from here, like the bench itself.
     os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(app_dir), os.environ.get("PYTHONPATH")) if p)
-    sys.path.insert(0, str(app_dir))
+        p for p in (str(BENCH_DIR), os.environ.get("PYTHONPATH")) if p)
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 2, "resources": {NODE_A: 10}, "include_dashboard": False})
     cluster.add_node(num_cpus=2, resources={NODE_B: 10})
@@ -175,9 +157,8 @@ async def measure(sizes: Sizes) -> dict[str, Any]:
     finally:
         ray.shutdown()
         cluster.shutdown()
-        shutil.rmtree(app_dir, ignore_errors=True)
     return {
-        "bench": "ray",
+        "bench": "on_ray",
         "environment": environment(ray=ray.__version__, repeats=sizes.repeats,
                                    calls=sizes.calls, payload_bytes=PAYLOAD_BYTES,
                                    sizes=sizes.name, nodes=2),
@@ -244,7 +225,7 @@ def render(report: dict[str, Any]) -> str:
     rows = [[label, cases[key]["median"]["p50_us"], cases[key]["median"]["p99_us"],
              cases[key]["median"]["calls_per_s"]] for key, label in labels.items()]
     return "\n".join([
-        "# ray: genweave calls between Ray actors against Ray actor calls and Ray Serve",
+        "# on_ray: genweave calls between Ray actors against Ray actor calls and Ray Serve",
         "",
         f"{env['date']}, Python {env['python']}, Ray {env['ray']}, {env['cpu_count']} CPUs, "
         f"load {env['load_average'][0]}; a local cluster of {env['nodes']} Ray nodes, caller "
@@ -258,7 +239,7 @@ def render(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return bench_main("ray", __doc__ or "", full=FULL, quick=QUICK, measure=measure,
+    return bench_main("on_ray", __doc__ or "", full=FULL, quick=QUICK, measure=measure,
                       goals=goals, render=render, argv=argv,
                       quick_help="a few hundred calls per case")
 
